@@ -1,0 +1,72 @@
+"""`--NAME=value` overrides of an entry script's constants, type-checked against the constant.
+
+    python mnist_top.py --EPOCHS=20 --SPLITS=0-2 --HOFER_BETAS=0.1,0.3,1.0 --DATA_ROOT=/data
+
+A value is parsed as the type of the constant it replaces: bool (true/false/1/0), int, float (an int
+is accepted), str, or a list of one of those — given as `a,b,c`, as `[a, b, c]`, and for integers also
+as a range `10-19`. An unknown name or a value of the wrong type is one `ConfigError` naming both.
+"""
+import ast
+import re
+
+
+class ConfigError(ValueError):
+    """A bad override or an invalid constant; raised before any training starts."""
+
+
+def _parse_scalar(text: str, kind: type, name: str):
+    text = text.strip()
+    if kind is bool:
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+    elif kind is str:
+        return text
+    else:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if type(value) is kind:
+            return value
+    raise ConfigError(f"--{name}={text!r}: expected {kind.__name__}")
+
+
+def _parse_list(text: str, element: type, name: str) -> list:
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:-1] if text.endswith("]") else text[1:]
+    values = []
+    for piece in filter(None, (p.strip().strip("'\"") for p in text.split(","))):
+        if element is int and re.fullmatch(r"\d+-\d+", piece):
+            lo, hi = map(int, piece.split("-"))
+            if hi < lo:
+                raise ConfigError(f"--{name}: empty range {piece!r}")
+            values += list(range(lo, hi + 1))
+        else:
+            values.append(_parse_scalar(piece, element, name))
+    return values
+
+
+def apply_overrides(constants: dict, argv: list[str]) -> dict:
+    """A copy of `constants` (NAME → default) with each `--NAME=value` of `argv` applied, type-checked."""
+    cfg = dict(constants)
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ConfigError(f"cannot read argument {arg!r}: write overrides as --NAME=value, "
+                              f"for example --EPOCHS=20")
+        name, text = arg[2:].split("=", 1)
+        if name not in cfg:
+            close = [k for k in cfg if k.lower() == name.lower()]
+            hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(sorted(cfg))}"
+            raise ConfigError(f"unknown setting --{name}{hint}")
+        default = cfg[name]
+        if isinstance(default, list):
+            element = type(default[0]) if default else str
+            cfg[name] = _parse_list(text, element, name)
+        else:
+            cfg[name] = _parse_scalar(text, type(default), name)
+    return cfg

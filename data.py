@@ -1,0 +1,181 @@
+"""Datasets as device tensors, the small-sample splits of Hofer et al., and their group batches.
+
+Everything the training loop touches lives on the device: the few hundred training images are one
+tensor, the test set another, and batches are index tensors drawn with a seeded `torch.Generator`
+(no per-image `__getitem__`, no DataLoader workers).
+
+Batches follow Hofer et al. (ICML 2020, Sec. 4): an epoch is one shuffled pass over the training
+images used as *anchors*; each anchor becomes a group of `n` images of its class (the anchor plus
+n − 1 same-class draws with replacement), and `G` groups make a batch. Rows g·n … g·n + n − 1 of a
+batch are group g, so latent codes of shape (G·n, d) reshape to (G, n, d) with a `view`.
+"""
+import json
+import os
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+
+HERE = Path(__file__).resolve().parent
+SPLITS_FILE = HERE / "splits" / "stratified_splits.json"  # copy of Hofer et al.'s splits, see splits/README.md
+
+# MNIST's file format: every torchvision class that reads the four IDX files works the same way.
+MNIST_FORMAT = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST,
+                "KMNIST": torchvision.datasets.KMNIST}
+DATASETS = sorted(MNIST_FORMAT) + ["SVHN"]
+SIZES = {"MNIST": (60_000, 10_000), "FashionMNIST": (60_000, 10_000), "KMNIST": (60_000, 10_000),
+         "SVHN": (73_257, 26_032)}  # (train, test) sizes of the genuine datasets
+
+
+class DataError(RuntimeError):
+    """Data missing, unreadable or inconsistent; the message says what and how to fix it."""
+
+
+def resolve_data_root(constant: str = "", override: str = "") -> Path:
+    """Where datasets live: command-line override, else $DATA_ROOT, else the script's constant, else data/ here."""
+    for root in (override, os.environ.get("DATA_ROOT", ""), constant):
+        if root:
+            return Path(root).expanduser().resolve()
+    return HERE / "data"
+
+
+def _expected_files(name: str, root: Path) -> tuple[Path, list[str]]:
+    if name == "SVHN":
+        return root, ["train_32x32.mat", "test_32x32.mat"]
+    return root / name / "raw", [Path(url).stem for url, _ in MNIST_FORMAT[name].resources]
+
+
+def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) uint8 and labels (N,) int64 of the train or test set, through torchvision.
+
+    Missing files with no way to download them, or a truncated / corrupted file, raise one `DataError`
+    that names the dataset, the folder searched and the files expected there.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown DATASET {name!r}; supported: {', '.join(DATASETS)}")
+    root = Path(root)
+    folder, files = _expected_files(name, root)
+    split = "train" if train else "test"
+    try:
+        if name == "SVHN":
+            ds = torchvision.datasets.SVHN(str(root), split=split, download=download)
+            x, y = torch.from_numpy(ds.data), torch.from_numpy(ds.labels)  # (N, 3, 32, 32), label 10 → 0 already
+        else:
+            ds = MNIST_FORMAT[name](str(root), train=train, download=download)
+            x, y = ds.data.unsqueeze(1), ds.targets  # (N, 1, 28, 28)
+    except (RuntimeError, OSError, ValueError, EOFError, urllib.error.URLError) as e:
+        present = [f for f in files if (folder / f).exists()]
+        what = ("the files are present but could not be read: one is probably truncated or corrupted; "
+                "delete it and download it again" if len(present) == len(files) else
+                f"missing: {', '.join(f for f in files if f not in present)}"
+                + ("; the download failed (no internet?)" if download else "; DOWNLOAD is off"))
+        raise DataError(
+            f"{name} ({split} set) could not be loaded from {folder}: {what}.\n"
+            f"  Expected there: {', '.join(files)}.\n"
+            f"  Put the files there (or point DATA_ROOT=/path/to/data at a folder holding "
+            f"{(folder.relative_to(root) / 'FILE') if folder != root else 'FILE'}), or run with internet and "
+            f"DOWNLOAD=True.\n  Cause: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if x.shape[0] != y.shape[0]:
+        raise DataError(f"{name} ({split}) in {folder}: {x.shape[0]} images but {y.shape[0]} labels; "
+                        "a file is corrupted, download it again")
+    return x, y.long()
+
+
+def _stratified_split(labels: torch.Tensor, size: int, seed: int) -> list[int]:
+    """A class-proportional sample of `size` indices (largest-remainder rounding), seeded."""
+    g = torch.Generator().manual_seed(seed)
+    C = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=C).double()
+    quota = counts / counts.sum() * size
+    k = quota.floor().long()
+    k[torch.argsort(quota - k, descending=True)[: size - int(k.sum())]] += 1
+    idx = [torch.nonzero(labels == c).flatten()[torch.randperm(int(counts[c]), generator=g)[: int(k[c])]]
+           for c in range(C)]
+    return sorted(torch.cat(idx).tolist())
+
+
+def get_split(name: str, size: int, index: int, labels: torch.Tensor, seed: int = 0,
+              splits_file: Path = SPLITS_FILE) -> tuple[list[int], str]:
+    """Indices of split `index` of `size` training images, and where they came from.
+
+    Hofer et al.'s shipped split when the file has `name`/`size`; otherwise a seeded stratified draw
+    (seed = 1000·seed + index, so split i is the same set for every regulariser).
+    """
+    if size < 1 or size > labels.numel():
+        raise ValueError(f"TRAIN_SIZE={size} must be between 1 and the training set's {labels.numel()} images")
+    shipped = json.loads(Path(splits_file).read_text()).get(name, {}).get(str(size))
+    if shipped is not None:
+        if not 0 <= index < len(shipped):
+            raise ValueError(f"split index {index} out of range: {splits_file.name} holds splits 0-{len(shipped) - 1} "
+                             f"for {name}-{size}; set SPLITS within that range")
+        idx = shipped[index]
+        if max(idx) >= labels.numel():
+            raise DataError(f"shipped split {name}-{size}/{index} indexes image {max(idx)}, but the training set "
+                            f"has {labels.numel()} images: is this the genuine {name}?")
+        return idx, f"shipped split {index} of Hofer et al. ({splits_file.name})"
+    if index < 0:
+        raise ValueError(f"split index {index} must be >= 0")
+    return (_stratified_split(labels, size, 1000 * seed + index),
+            f"no shipped split for {name}-{size}: seeded stratified draw (seed {1000 * seed + index})")
+
+
+@dataclass
+class TrainSubset:
+    """The labelled training images as normalised device tensors, plus the class index table for sampling."""
+    x: torch.Tensor        # (N, C, H, W) float, normalised by the subset's channel mean/std
+    y: torch.Tensor        # (N,) int64
+    mean: torch.Tensor     # (C,) channel mean of the subset, in [0, 1] units
+    std: torch.Tensor      # (C,)
+    members: torch.Tensor  # (num_classes, max_count) indices into x of each class, padded with 0
+    counts: torch.Tensor   # (num_classes,) images per class
+
+    @classmethod
+    def build(cls, images: torch.Tensor, labels: torch.Tensor, num_classes: int, device) -> "TrainSubset":
+        x = images.to(device=device, dtype=torch.float32) / 255
+        mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+        y = labels.to(device)
+        counts = torch.bincount(y, minlength=num_classes)
+        if int(counts.min()) == 0:
+            missing = torch.nonzero(counts == 0).flatten().tolist()
+            raise ValueError(f"the training subset has no image of class(es) {missing}; use a larger TRAIN_SIZE")
+        members = torch.zeros(num_classes, int(counts.max()), dtype=torch.long, device=device)
+        for c in range(num_classes):
+            i = torch.nonzero(y == c).flatten()
+            members[c, : i.numel()] = i
+        return cls(normalize(x, mean, std), y, mean, std, members, counts)
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(x − mean) / std per channel; x (N, C, H, W) in [0, 1]."""
+    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
+def group_batches(y: torch.Tensor, members: torch.Tensor, counts: torch.Tensor, groups_per_batch: int,
+                  samples_per_group: int, generator: torch.Generator) -> torch.Tensor:
+    """One epoch of group batches as indices into the training subset, shape (num_batches, G·n).
+
+    Anchors are a random permutation of the N training images; anchors that do not fill a last batch
+    are dropped (N // G batches). Each anchor is followed by n − 1 draws with replacement from its
+    class (the anchor may be drawn again), so each group of n rows is one class.
+    """
+    G, n, N = groups_per_batch, samples_per_group, y.numel()
+    B = N // G
+    anchors = torch.randperm(N, generator=generator, device=y.device)[: B * G]               # (B·G,)
+    c = y[anchors]
+    u = torch.rand(B * G, n - 1, generator=generator, device=y.device)
+    draws = members[c.unsqueeze(1), (u * counts[c].unsqueeze(1)).long()]                    # (B·G, n−1)
+    return torch.cat([anchors.unsqueeze(1), draws], dim=1).view(B, G * n)                   # group-major rows
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to `padding` pixels (zero-padded random crop), batched on the device."""
+    B, C, H, W = x.shape
+    xp = torch.nn.functional.pad(x, (padding,) * 4)
+    off = torch.randint(0, 2 * padding + 1, (2, B), generator=generator, device=x.device)
+    rows = (off[0].unsqueeze(1) + torch.arange(H, device=x.device)).view(B, 1, H, 1)
+    cols = (off[1].unsqueeze(1) + torch.arange(W, device=x.device)).view(B, 1, 1, W)
+    b = torch.arange(B, device=x.device).view(B, 1, 1, 1)
+    ch = torch.arange(C, device=x.device).view(1, C, 1, 1)
+    return xp[b, ch, rows, cols]                                                              # (B, C, H, W)

@@ -1,0 +1,342 @@
+"""The one training loop behind `mnist_top.py` and `svhn_top.py`.
+
+    main(constants)  →  runs = splits × regularisers (× hofer βs × lrs)  →  train_run each  →  report
+
+Each run lives in `OUT_DIR/runs/<name>/`: `config.json` (what defines it), `log.jsonl` (one JSON line
+per epoch; evaluated epochs carry test accuracy and the collapse metrics), `ckpt.pt` (everything
+needed to resume bit-for-bit on a CPU) and, once finished, `final.json`. Files are replaced
+atomically and the log is cut back to the checkpoint's length on resume, so a run killed at any
+moment resumes to exactly the numbers of an uninterrupted one.
+"""
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import data
+from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
+from config import ConfigError, apply_overrides
+from models import default_device, make_model
+from regularizers import SCHEDULES, TopologicalLoss, make_schedule, vr0_death_times
+
+HERE = Path(__file__).resolve().parent
+# constants that do not change what a run computes (where it runs, how often it logs or saves)
+NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "LRS", "OUT_DIR", "DEVICE",
+                    "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS"}
+
+
+class RunDiverged(RuntimeError):
+    """A non-finite loss: the run stops, the others go on."""
+
+
+# ----------------------------------------------------------------------------------------------- config
+def validate(cfg: dict) -> None:
+    """Reject invalid constants with one clear message, before any data is loaded or any step taken."""
+    def need(ok, msg):
+        if not ok:
+            raise ConfigError(msg)
+    need(cfg["DATASET"] in data.DATASETS, f"DATASET={cfg['DATASET']!r} unknown; supported: {', '.join(data.DATASETS)}")
+    unknown = [r for r in cfg["REGULARIZERS"] if r not in SCHEDULES]
+    need(cfg["REGULARIZERS"] and not unknown,
+         f"REGULARIZERS has unknown {unknown or 'nothing'}; choose from {', '.join(SCHEDULES)}")
+    need(len(set(cfg["REGULARIZERS"])) == len(cfg["REGULARIZERS"]), "REGULARIZERS lists one twice")
+    need(cfg["METRIC"] in ("l1", "l2", "linf"), f"METRIC={cfg['METRIC']!r}; choose l1, l2 or linf")
+    need(cfg["SAMPLES_PER_GROUP"] >= 2, f"SAMPLES_PER_GROUP={cfg['SAMPLES_PER_GROUP']}: a group needs >= 2 "
+                                        "samples to have a death time")
+    need(cfg["GROUPS_PER_BATCH"] >= 1, f"GROUPS_PER_BATCH={cfg['GROUPS_PER_BATCH']} must be >= 1")
+    need(cfg["GROUPS_PER_BATCH"] <= cfg["TRAIN_SIZE"],
+         f"GROUPS_PER_BATCH={cfg['GROUPS_PER_BATCH']} exceeds TRAIN_SIZE={cfg['TRAIN_SIZE']}: an epoch would have "
+         "no full batch (each anchor image makes one group)")
+    need(cfg["EPOCHS"] >= 1, f"EPOCHS={cfg['EPOCHS']} must be >= 1")
+    need(cfg["LAMBDA"] >= 0, f"LAMBDA={cfg['LAMBDA']} must be >= 0")
+    need(cfg["SLIDING_BETA0"] >= 0, f"SLIDING_BETA0={cfg['SLIDING_BETA0']} must be >= 0 (β is a distance)")
+    need(cfg["HOFER_BETAS"] and min(cfg["HOFER_BETAS"]) >= 0, f"HOFER_BETAS={cfg['HOFER_BETAS']}: each β must be >= 0")
+    need(cfg["LRS"] and min(cfg["LRS"]) > 0, f"LRS={cfg['LRS']}: learning rates must be > 0")
+    need(cfg["SPLITS"] and min(cfg["SPLITS"]) >= 0, f"SPLITS={cfg['SPLITS']}: give split indices >= 0")
+    need(cfg["EVAL_EPOCHS"] >= 1 and cfg["CKPT_EVERY"] >= 1, "EVAL_EPOCHS and CKPT_EVERY must be >= 1")
+    need(cfg["DEVICE"] in ("", "cpu", "cuda") or cfg["DEVICE"].startswith("cuda:"),
+         f"DEVICE={cfg['DEVICE']!r}; use '' (auto), 'cpu' or 'cuda'")
+
+
+def out_dir(cfg: dict) -> Path:
+    return Path(cfg["OUT_DIR"]) if cfg["OUT_DIR"] else HERE / "results" / f"{cfg['DATASET'].lower()}-{cfg['TRAIN_SIZE']}"
+
+
+def plan_runs(cfg: dict) -> list[dict]:
+    """All runs, split-major so that an interrupted study still has complete paired comparisons."""
+    runs = []
+    for split in cfg["SPLITS"]:
+        for reg in cfg["REGULARIZERS"]:
+            for lr in cfg["LRS"]:
+                for beta in (cfg["HOFER_BETAS"] if reg == "hofer" else [cfg["SLIDING_BETA0"]]):
+                    b = f"_beta{beta:g}" if reg != "vanilla" else ""
+                    runs.append(dict(name=f"{reg}{b}_lr{lr:g}_split{split:02d}", regularizer=reg, split=split,
+                                     lr=lr, beta=beta))
+    return runs
+
+
+def eval_epochs(epochs: int, count: int) -> list[int]:
+    """About `count` log-spaced epochs in 1..epochs, plus the last (as Papyan et al. sample training)."""
+    e = np.unique(np.round(np.logspace(0, np.log10(epochs), count)).astype(int))
+    return sorted(set(e.tolist()) | {epochs})
+
+
+# ----------------------------------------------------------------------------------------------- files
+def atomic_write(path: Path, payload, binary=False) -> None:
+    """Write to a temporary file in the same folder, then rename: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    if binary:
+        torch.save(payload, tmp)
+    else:
+        tmp.write_text(payload)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def provenance(device: torch.device) -> dict:
+    """Commit, library versions, device and date: what a number in results/ needs beside it."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    import scipy
+    import torchvision
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return dict(commit=commit + ("+dirty" if dirty else ""), torch=torch.__version__,
+                torchvision=torchvision.__version__, numpy=np.__version__, scipy=scipy.__version__,
+                python=platform.python_version(),
+                device=f"{device.type}: {name}, {torch.get_num_threads()} threads" if device.type == "cpu"
+                else f"cuda: {name}", date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+# ----------------------------------------------------------------------------------------------- data
+def load_data(cfg: dict, device: torch.device) -> dict:
+    """Training set (all images, for drawing splits), test set as normalised-later tensors, and the metadata."""
+    root = data.resolve_data_root(cfg["DATA_ROOT"])
+    x_tr, y_tr = data.load_dataset(cfg["DATASET"], root, train=True, download=cfg["DOWNLOAD"])
+    x_te, y_te = data.load_dataset(cfg["DATASET"], root, train=False, download=cfg["DOWNLOAD"])
+    return dict(x_train=x_tr, y_train=y_tr, x_test=x_te.to(device), y_test=y_te.to(device),
+                num_classes=int(y_tr.max()) + 1, in_channels=x_tr.shape[1])
+
+
+def subset_for(cfg: dict, d: dict, split: int, device: torch.device) -> tuple[data.TrainSubset, torch.Tensor, str]:
+    idx, source = data.get_split(cfg["DATASET"], cfg["TRAIN_SIZE"], split, d["y_train"], seed=cfg["SEED"])
+    train = data.TrainSubset.build(d["x_train"][idx], d["y_train"][idx], d["num_classes"], device)
+    x_test = data.normalize(d["x_test"].float() / 255, train.mean, train.std)  # test normalised by the subset's stats
+    return train, x_test, source
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_classes: int,
+             with_test: bool, batch: int) -> dict:
+    """Train accuracy, collapse metrics on the training subset and death times per class; with
+    `with_test`, test accuracy and test collapse metrics from the same forward pass (NCC with the
+    training class means)."""
+    was_training = model.training
+    model.eval()
+    W, b = model.classifier.weight, model.classifier.bias
+    z = model.latent(train.x)                                                      # (N, p)
+    out = dict(train_acc=(model.classifier(z).argmax(1) == train.y).float().mean().item())
+    if with_test:
+        out["train"] = collapse_metrics(z, train.y, W, b, num_classes)
+        deaths = [vr0_death_times(z[train.y == c], metric) for c in range(num_classes)]
+        out["death_mean"] = [d.mean().item() for d in deaths]
+        out["death_max"] = [d.max().item() for d in deaths]
+        acc = CollapseAccumulator(num_classes, W, b, train_means=class_means(z, train.y, num_classes))
+        correct = torch.zeros((), device=y_test.device)
+        for i in range(0, y_test.numel(), batch):
+            zt = model.latent(x_test[i:i + batch])                                  # (B, p)
+            correct += (model.classifier(zt).argmax(1) == y_test[i:i + batch]).sum()
+            acc.update(zt, y_test[i:i + batch])
+        out["test_acc"] = correct.item() / y_test.numel()
+        out["test"] = acc.compute()
+    model.train(was_training)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- one run
+def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num_classes: int, in_channels: int,
+              device: torch.device, folder: Path, position: int = 0) -> dict:
+    """Train one (split, regulariser) run to the end, resuming from `folder/ckpt.pt` if it is there."""
+    E, G, n = cfg["EPOCHS"], cfg["GROUPS_PER_BATCH"], cfg["SAMPLES_PER_GROUP"]
+    seed = 1000 * cfg["SEED"] + run["split"]  # the same for every regulariser: paired runs share init and batches
+    torch.manual_seed(seed)
+    model = make_model(cfg["MODEL"], num_classes, in_channels).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=run["lr"], momentum=cfg["MOMENTUM"], nesterov=False,
+                          weight_decay=cfg["WEIGHT_DECAY"])
+    sched_lr = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=E)  # stepped once per epoch
+    schedule = make_schedule(run["regularizer"], E, lam=cfg["LAMBDA"], beta=run["beta"], beta0=run["beta"])
+    top_loss = TopologicalLoss(beta=0.0, metric=cfg["METRIC"])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    log_path, ckpt_path = folder / "log.jsonl", folder / "ckpt.pt"
+    evals = set(eval_epochs(E, cfg["EVAL_EPOCHS"]))
+    start, tpt_epoch = 1, None
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
+        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["optimizer"])
+        sched_lr.load_state_dict(ck["lr_scheduler"]), schedule.load_state_dict(ck["schedule"])
+        torch.set_rng_state(ck["rng_cpu"]), gen.set_state(ck["rng_batches"])
+        if device.type == "cuda" and ck.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng_cuda"], device)
+        start, tpt_epoch = ck["epoch"] + 1, ck["tpt_epoch"]
+        with open(log_path, "r+b") as f:  # drop lines written after the checkpoint: they will be recomputed
+            f.truncate(ck["log_bytes"])
+    elif log_path.exists():
+        log_path.unlink()  # a log without a checkpoint is from a run killed before its first checkpoint
+
+    bar = tqdm(range(start, E + 1), desc=run["name"], position=position, leave=False, initial=start - 1, total=E,
+               disable=not cfg["PROGRESS"], dynamic_ncols=True)
+    last_ckpt = start - 1 if start > 1 else None
+    for epoch in bar:
+        lam, beta = schedule.values(epoch)
+        lr = opt.param_groups[0]["lr"]
+        batches = data.group_batches(train.y, train.members, train.counts, G, n, gen)         # (B, G·n)
+        ce_sum = torch.zeros((), device=device)
+        top_sum = torch.zeros((), device=device)
+        for idx in batches:
+            x = train.x[idx]                                                                   # (G·n, C, H, W)
+            if cfg["AUGMENT"]:
+                x = data.random_crop(x, cfg["CROP_PADDING"], gen)
+            z = model.latent(x)                                                                # (G·n, p)
+            ce = F.cross_entropy(model.classifier(z), train.y[idx])
+            loss = ce
+            if lam > 0:
+                top = top_loss(z.view(G, n, -1), beta=beta)                                    # groups (G, n, p)
+                loss = ce + lam * top
+                top_sum += top.detach()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            ce_sum += ce.detach()
+        ce_mean, top_mean = (ce_sum / len(batches)).item(), (top_sum / len(batches)).item()
+        if not (math.isfinite(ce_mean) and math.isfinite(top_mean)):
+            where = f"{ckpt_path} (epoch {last_ckpt})" if last_ckpt else "none (diverged before the first checkpoint)"
+            raise RunDiverged(f"{run['name']}: non-finite loss in epoch {epoch} (cross-entropy {ce_mean}, "
+                              f"topological {top_mean}); last good checkpoint: {where}")
+        ev = evaluate(model, train, x_test, y_test, cfg["METRIC"], num_classes,
+                      with_test=epoch in evals or cfg["EVAL_TEST_EVERY_EPOCH"], batch=cfg["EVAL_BATCH"])
+        schedule.end_epoch(epoch, ev["train_acc"])
+        if tpt_epoch is None and ev["train_acc"] >= 1.0:
+            tpt_epoch = epoch
+        sched_lr.step()
+        line = dict(epoch=epoch, lr=lr, lam=lam, beta=beta, ce=ce_mean, top=top_mean if lam > 0 else None, **ev)
+        with open(log_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        bar.set_postfix(ce=f"{ce_mean:.3f}", top=f"{top_mean:.2f}", train=f"{ev['train_acc']:.3f}",
+                        **({"test": f"{ev['test_acc']:.4f}"} if "test_acc" in ev else {}))
+        if epoch % cfg["CKPT_EVERY"] == 0 or epoch == E:
+            atomic_write(ckpt_path, dict(
+                model=model.state_dict(), optimizer=opt.state_dict(), lr_scheduler=sched_lr.state_dict(),
+                schedule=schedule.state_dict(), rng_cpu=torch.get_rng_state(), rng_batches=gen.get_state(),
+                rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                epoch=epoch, tpt_epoch=tpt_epoch, log_bytes=log_path.stat().st_size), binary=True)
+            last_ckpt = epoch
+    bar.close()
+    return dict(test_acc=line["test_acc"], train_acc=line["train_acc"], tpt_epoch=tpt_epoch,
+                schedule_state=schedule.state_dict(), train=line["train"], test=line["test"])
+
+
+# ----------------------------------------------------------------------------------------------- study
+def estimate_step_seconds(cfg, train, num_classes, in_channels, device, steps=4) -> float:
+    """Median wall time of a training step with the topological loss, on a throwaway model (RNG restored)."""
+    rng = torch.get_rng_state()
+    model = make_model(cfg["MODEL"], num_classes, in_channels).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn, G, n = TopologicalLoss(0.5, cfg["METRIC"]), cfg["GROUPS_PER_BATCH"], cfg["SAMPLES_PER_GROUP"]
+    x = train.x[torch.arange(G * n, device=device) % train.y.numel()]
+    y = train.y[torch.arange(G * n, device=device) % train.y.numel()]
+    times = []
+    for _ in range(steps + 1):
+        t = time.perf_counter()
+        z = model.latent(x)
+        loss = F.cross_entropy(model.classifier(z), y) + 0.1 * loss_fn(z.view(G, n, -1))
+        opt.zero_grad(), loss.backward(), opt.step()
+        times.append(time.perf_counter() - t)
+    torch.set_rng_state(rng)
+    return float(np.median(times[1:]))
+
+
+def main(constants: dict, argv: list[str] | None = None) -> int:
+    """Entry point of both scripts: apply overrides, validate, run what is unfinished, write the report."""
+    import report
+    try:
+        cfg = apply_overrides(constants, sys.argv[1:] if argv is None else argv)
+        validate(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = out_dir(cfg)
+    if cfg["REPORT_ONLY"]:
+        print(report.write_report(out))
+        return 0
+    device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
+    runs = plan_runs(cfg)
+    defining = {k: v for k, v in cfg.items() if k not in NOT_RUN_DEFINING}
+    for r in runs:  # refuse to mix settings inside one run folder, before any training
+        old = out / "runs" / r["name"] / "config.json"
+        if old.exists():
+            prev = json.loads(old.read_text())["config"]
+            diff = {k: (prev.get(k), v) for k, v in defining.items() if prev.get(k) != v}
+            if diff:
+                print(f"error: {old.parent} was trained with other settings {diff} (old, new); choose another "
+                      f"OUT_DIR or delete that folder", file=sys.stderr)
+                return 2
+    try:
+        d = load_data(cfg, device)
+    except data.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    todo = [r for r in runs if not any((out / "runs" / r["name"] / f).exists() for f in ("final.json", "diverged.json"))]
+    print(f"{cfg['DATASET']}-{cfg['TRAIN_SIZE']}: {len(runs)} runs in {out} ({len(runs) - len(todo)} already "
+          f"finished), device {device}")
+    if todo and device.type == "cpu":
+        train, _, _ = subset_for(cfg, d, todo[0]["split"], device)
+        step = estimate_step_seconds(cfg, train, d["num_classes"], d["in_channels"], device)
+        per_run = step * cfg["EPOCHS"] * (cfg["TRAIN_SIZE"] // cfg["GROUPS_PER_BATCH"]) * 1.3  # + evaluation
+        print(f"CPU: about {step * 1e3:.0f} ms per training step, so about {per_run / 60:.1f} min per run and "
+              f"{per_run * len(todo) / 3600:.1f} h for the {len(todo)} unfinished runs. For a first look: "
+              f"--EPOCHS=20 --SPLITS=0")
+    failures = []
+    meta = provenance(device)
+    for r in tqdm(todo, desc="runs", disable=not cfg["PROGRESS"], dynamic_ncols=True):
+        folder = out / "runs" / r["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        train, x_test, source = subset_for(cfg, d, r["split"], device)
+        if not (folder / "config.json").exists():
+            atomic_write(folder / "config.json", json.dumps(dict(run=r, config=defining, data_source=source,
+                                                                 seed=1000 * cfg["SEED"] + r["split"]), indent=1))
+        if "seeded" in source:
+            tqdm.write(f"{r['name']}: {source}")
+        t0 = time.time()
+        try:
+            res = train_run(cfg, r, train, x_test, d["y_test"], d["num_classes"], d["in_channels"], device, folder,
+                            position=1)
+        except RunDiverged as e:
+            tqdm.write(f"stopped: {e}")
+            atomic_write(folder / "diverged.json", json.dumps(dict(message=str(e), **meta), indent=1))
+            failures.append(r["name"])
+            continue
+        res.update(run=r, seconds_this_process=round(time.time() - t0, 1), **meta)
+        atomic_write(folder / "final.json", json.dumps(res, indent=1))
+        tqdm.write(f"{r['name']}: test accuracy {res['test_acc']:.4f} ({res['seconds_this_process']:.0f} s)")
+    print(report.write_report(out))
+    if failures:
+        print(f"{len(failures)} run(s) diverged: {', '.join(failures)}", file=sys.stderr)
+    return 0

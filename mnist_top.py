@@ -1,0 +1,44 @@
+"""Topological densification vs neural collapse on MNIST-250 (Hofer et al.'s protocol).
+
+    python mnist_top.py                                   # the full study: splits 0-9 × vanilla, hofer, sliding
+    python mnist_top.py --EPOCHS=20 --SPLITS=0            # a first look in a few minutes
+    python mnist_top.py --REGULARIZERS=hofer --HOFER_BETAS=0.1,0.3,1 --SPLITS=10-19 --OUT_DIR=results/mnist-250-sweep
+
+Any constant below can be overridden as --NAME=value. Running again resumes unfinished runs.
+"""
+# data
+DATASET = "MNIST"               # MNIST, FashionMNIST or KMNIST (MNIST's file format), or SVHN
+DATA_ROOT = ""                  # folder holding MNIST/raw/; "" → $DATA_ROOT, else data/ next to this file
+DOWNLOAD = True                 # let torchvision fetch missing files (files already present are used as they are)
+TRAIN_SIZE = 250                # labelled training images; Hofer et al.'s splits exist for 100…4000
+SPLITS = list(range(10))        # splits to run (10-19 are held out for choosing hofer's β)
+AUGMENT = False                 # random-crop augmentation (off for MNIST, as published)
+CROP_PADDING = 2                # pixels of translation when AUGMENT
+# model and optimiser
+MODEL = "SimpleCNN_MNIST"       # SimpleCNN_MNIST or CNN13 (models.py)
+EPOCHS = 310                    # training epochs
+LRS = [0.1]                     # initial learning rates (several = a sweep); cosine-annealed to 0 per epoch
+MOMENTUM = 0.9                  # SGD momentum (not Nesterov)
+WEIGHT_DECAY = 1e-3             # the paper's text; the original code had 10e-3 = 0.01
+GROUPS_PER_BATCH = 8            # groups per batch
+SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 draws with replacement
+# regularisers
+REGULARIZERS = ["vanilla", "hofer", "sliding"]  # see regularizers.SCHEDULES (also: terminal_sliding)
+METRIC = "l1"                   # distance of the persistence: l1, l2 or linf
+LAMBDA = 0.1                    # weight λ of the topological loss (hofer), λmax (sliding)
+HOFER_BETAS = [0.5]             # hofer's constant β (several = a sweep)
+SLIDING_BETA0 = 1.1             # sliding's β at t = 0; it decays as β0·√(1 − t)
+# runs, logs, output
+SEED = 0                        # run seed = 1000·SEED + split, shared by all regularisers of a split
+EVAL_EPOCHS = 40                # evaluate test accuracy + collapse at ~this many log-spaced epochs, plus the last
+EVAL_TEST_EVERY_EPOCH = False   # test accuracy every epoch (costs about as much as training on a CPU)
+EVAL_BATCH = 2000               # test images per forward pass
+CKPT_EVERY = 10                 # checkpoint every this many epochs (and at the end)
+OUT_DIR = ""                    # "" → results/<dataset>-<size>/
+DEVICE = ""                     # "" → cuda if available, else cpu
+PROGRESS = True                 # progress bars
+REPORT_ONLY = False             # only regenerate table.md and the figures from the logs in OUT_DIR
+
+if __name__ == "__main__":
+    import experiment
+    raise SystemExit(experiment.main({k: v for k, v in globals().items() if k.isupper()}))

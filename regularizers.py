@@ -1,0 +1,342 @@
+"""Topological densification loss of Hofer et al. and the schedules this project studies.
+
+Reference: C. Hofer, F. Graf, M. Niethammer, R. Kwitt, "Topologically Densified Distributions",
+ICML 2020, arXiv 2002.04805.
+
+0-dimensional Vietoris–Rips persistence of a point cloud has all births at 0 and its n − 1 finite
+death times are the edge lengths of a minimum spanning tree (MST) of the complete graph on the
+points. `vr0_death_times` finds the tree with Prim's algorithm, batched over groups, on a distance
+matrix computed without gradient, and then recomputes only the n − 1 tree edges from the points, so
+that each death time is differentiable and its gradient reaches exactly the two endpoints of its edge.
+"""
+import functools
+import math
+
+import torch
+from torch import nn
+
+# metric name -> `ord` of the vector norm (also the `p` of torch.pdist)
+METRICS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}
+
+
+def _check_metric(metric):
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    return METRICS[metric]
+
+
+def _check_nonneg(name, value):
+    """A finite number >= 0 as a python float (NaN fails the comparison too)."""
+    value = float(value)
+    if not (0.0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _square_index(n, device):
+    """(n, n) positions of the entries of a square distance matrix in `torch.pdist`'s condensed
+    vector of length m = n(n − 1)/2; the diagonal points at position m, where a 0 is appended."""
+    m = n * (n - 1) // 2
+    i, j = torch.triu_indices(n, n, 1, device=device)
+    idx = torch.full((n, n), m, dtype=torch.long, device=device)
+    pos = torch.arange(m, device=device)
+    idx[i, j] = pos
+    idx[j, i] = pos
+    return idx
+
+
+def _pairwise(x, p):
+    """Exact pairwise distances (G, n, n) of x (G, n, d), without gradient.
+
+    Differences, never the ‖a‖² + ‖b‖² − 2ab matrix-multiply shortcut: that one cancels
+    catastrophically and gives about 0.05 instead of 0 for a duplicate point in float32.
+    A loop of `torch.pdist` (upper triangle only) over the groups was measured faster on CPU than a
+    batched `torch.cdist` without the shortcut at every size of interest (about 10× at (16, 128, 512));
+    it is one call per group, not per point.
+    """
+    G, n, _ = x.shape
+    cond = torch.stack([torch.pdist(xg, p) for xg in x]) if G else x.new_empty(0, n * (n - 1) // 2)
+    return torch.cat([cond, cond.new_zeros(G, 1)], 1)[:, _square_index(n, x.device)]
+
+
+def _prim_edges(D):
+    """Minimum spanning tree edges of each group by Prim's algorithm, all groups at once.
+
+    Parameters
+    ----------
+    D : Tensor (G, n, n)
+        Symmetric distances with zero diagonal.
+
+    Returns
+    -------
+    parent, child : LongTensor (G, n − 1)
+        Tree edge k of group g joins points parent[g, k] and child[g, k].
+
+    Notes
+    -----
+    n − 1 steps, each a few small tensor ops on all groups and no host synchronisation. `key` holds
+    each point's distance to the tree grown so far; `pen` is +inf at points already in the tree,
+    so that adding it keeps them from being picked again (cheaper than masking at every step).
+    Parents are found once at the end: the parent of a point is its nearest point among those that
+    joined before it, which is the edge that gave its key the minimum.
+    """
+    G, n, _ = D.shape
+    dev = D.device
+    rows = D.reshape(G * n, n)
+    off = torch.arange(G, device=dev) * n  # row of point 0 of each group in `rows`
+    key = D[:, 0].clone()  # the tree starts at point 0
+    pen = torch.zeros_like(key)
+    pen[:, 0] = math.inf
+    key.add_(pen)
+    order = [torch.zeros(G, dtype=torch.long, device=dev)]
+    for _ in range(n - 1):
+        c = key.argmin(1)
+        order.append(c)
+        pen.scatter_(1, c.unsqueeze(1), math.inf)
+        torch.minimum(key, rows.index_select(0, c + off), out=key)
+        key.add_(pen)
+    order = torch.stack(order, 1)  # (G, n): the points in the order they joined
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=dev).expand(G, n))
+    earlier = rank.unsqueeze(2) < rank.unsqueeze(1)  # [g, a, b]: a joined before b
+    parent = torch.where(earlier, D, math.inf).argmin(1)  # (G, n); meaningless for the root
+    child = order[:, 1:]
+    return parent.gather(1, child), child
+
+
+def vr0_death_times(points, metric="l2", check=False):
+    """Death times of 0-dimensional Vietoris–Rips persistence, differentiable and batched.
+
+    All births are 0 and the n − 1 finite deaths are the edge lengths of a minimum spanning tree of
+    the complete graph on the points (Hofer et al., ICML 2020, arXiv 2002.04805, Sec. 3):
+
+        d_1 ≤ … ≤ d_{n−1},   {d_k} = { ‖x_a − x_b‖ : (a, b) ∈ MST(x) }.
+
+    Each d_k is the norm of one difference of two points, so its gradient flows to exactly those
+    two points; a duplicate pair gives d_k = 0 exactly and a zero (not NaN) gradient.
+
+    Parameters
+    ----------
+    points : Tensor (n, d) or (G, n, d)
+        Floating point; G groups of n points each, n ≥ 2.
+    metric : {"l2", "l1", "linf"}
+        Norm of the differences.
+    check : bool
+        Also check that all points are finite. This reads a value back to the host (a CUDA
+        synchronisation), so it is off by default and should stay off in a training step.
+
+    Returns
+    -------
+    Tensor (n − 1,) or (G, n − 1)
+        Death times of each group, sorted ascending, same dtype and device as `points`.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, n < 2, non-floating dtype, unknown metric, or (with check=True) non-finite points.
+    """
+    p = _check_metric(metric)
+    if not torch.is_tensor(points):
+        raise TypeError(f"points must be a torch.Tensor, got {type(points).__name__}")
+    if points.dim() not in (2, 3):
+        raise ValueError(f"points must have shape (n, d) or (G, n, d), got {tuple(points.shape)}")
+    if not points.is_floating_point():
+        raise ValueError(f"points must be floating point, got {points.dtype}")
+    if points.shape[-2] < 2:
+        raise ValueError(f"points must have n >= 2 points per group, got n = {points.shape[-2]}")
+    if check and not bool(torch.isfinite(points).all()):
+        raise ValueError("points must be finite (found NaN or inf)")
+
+    x = points if points.dim() == 3 else points.unsqueeze(0)
+    with torch.no_grad():
+        a, b = _prim_edges(_pairwise(x.detach(), p))
+    # recompute only the tree edges, with gradient; index_select on the flattened points is much
+    # faster than gather with an expanded index, forward and backward
+    G, n, d = x.shape
+    off = (torch.arange(G, device=x.device) * n).unsqueeze(1)
+    ends = x.reshape(G * n, d).index_select(0, torch.cat([a + off, b + off], 1).reshape(-1))
+    ends = ends.view(G, 2, n - 1, d)
+    deaths = torch.linalg.vector_norm(ends[:, 0] - ends[:, 1], ord=p, dim=-1).sort(-1).values
+    return deaths if points.dim() == 3 else deaths.squeeze(0)
+
+
+class TopologicalLoss(nn.Module):
+    """Topological densification loss of Hofer et al. (ICML 2020, arXiv 2002.04805, Eq. 6).
+
+    For latent codes arranged as G groups of n same-class samples, with death times d_gk of the
+    0-dimensional Vietoris–Rips persistence of group g (see `vr0_death_times`):
+
+        L_top = (1/G) Σ_g Σ_k |d_gk − β|
+
+    (sum over the n − 1 death times, mean over groups). Deaths above β are pulled down toward β and
+    deaths below β are pushed up toward β; with β = 0 it is the total spanning-tree length.
+
+    Parameters
+    ----------
+    beta : float
+        Target scale β ≥ 0. A plain attribute: a schedule may set `loss.beta` every step.
+    metric : {"l2", "l1", "linf"}
+        Norm used for the distances (Hofer et al. use l1 for MNIST).
+    """
+
+    def __init__(self, beta=0.5, metric="l2"):
+        super().__init__()
+        self._p = _check_metric(metric)
+        self.metric = metric
+        self.beta = beta
+
+    @property
+    def beta(self):
+        return self._beta
+
+    @beta.setter
+    def beta(self, value):
+        self._beta = _check_nonneg("beta", value)
+
+    def forward(self, latent, beta=None):
+        """Loss of latent codes (G, n, d); `beta` overrides `self.beta` for this call only."""
+        beta = self._beta if beta is None else _check_nonneg("beta", beta)
+        if not torch.is_tensor(latent) or latent.dim() != 3:
+            shape = tuple(latent.shape) if torch.is_tensor(latent) else type(latent).__name__
+            raise ValueError(f"latent must have shape (G, n, d), got {shape}; "
+                             "reshape a group-major batch with latent.view(G, n, -1)")
+        deaths = vr0_death_times(latent, self.metric)
+        return (deaths - beta).abs().sum(1).mean()
+
+    def extra_repr(self):
+        return f"beta={self._beta}, metric={self.metric!r}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules: training progress -> (λ, β). The training loss is  L = L_CE + λ · L_top(β).
+
+
+class Schedule:
+    """Base schedule: maps the epoch to the loss weight λ and the scale β.
+
+    Progress is per epoch, as in Hofer et al.: in epoch e = 1 … E, t = e / E, constant within the
+    epoch, so the last epoch has t = 1. A new schedule overrides `at(t)` (and, if it reacts to
+    training, `end_epoch`, `state_dict` and `load_state_dict`), then is added to `SCHEDULES`.
+
+    Parameters
+    ----------
+    epochs : int
+        Number of epochs E ≥ 1.
+    lam : float
+        Loss weight λ (the maximum for sliding schedules), ≥ 0.
+    beta : float
+        Constant β of `hofer`, ≥ 0.
+    beta0 : float
+        Initial β of the sliding schedules, ≥ 0.
+    """
+
+    def __init__(self, epochs, lam=0.1, beta=0.5, beta0=1.1):
+        if int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+        self.epochs = int(epochs)
+        self.lam = _check_nonneg("lam", lam)
+        self.beta = _check_nonneg("beta", beta)
+        self.beta0 = _check_nonneg("beta0", beta0)
+
+    def _check_epoch(self, epoch):
+        if int(epoch) != epoch or not 1 <= epoch <= self.epochs:
+            raise ValueError(f"epoch must be an integer in 1..{self.epochs}, got {epoch!r}")
+        return int(epoch)
+
+    def at(self, t):
+        """(λ, β) at progress t ∈ [0, 1]."""
+        raise NotImplementedError
+
+    def values(self, epoch):
+        """(λ, β) for epoch e ∈ 1..E, i.e. `at(e / E)`."""
+        return self.at(self._check_epoch(epoch) / self.epochs)
+
+    def end_epoch(self, epoch, train_acc):
+        """Called after each epoch with the training accuracy in [0, 1]; a no-op unless overridden."""
+        self._check_epoch(epoch)
+        if not 0.0 <= train_acc <= 1.0:
+            raise ValueError(f"train_acc must be a fraction in [0, 1], got {train_acc!r}")
+
+    def state_dict(self):
+        """Mutable state as a plain dict (empty for schedules that do not react to training)."""
+        return {}
+
+    def load_state_dict(self, state):
+        if dict(state) != {}:
+            raise ValueError(f"{type(self).__name__} has no state, got {state!r}")
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(epochs={self.epochs}, lam={self.lam}, beta={self.beta}, "
+                f"beta0={self.beta0})")
+
+
+class Vanilla(Schedule):
+    """No topological term: λ = 0 (β reported as 0). Same batches as the others (paired runs)."""
+
+    def at(self, t):
+        return 0.0, 0.0
+
+
+class Hofer(Schedule):
+    """Hofer et al.'s setting: constant λ = lam and constant β = beta."""
+
+    def at(self, t):
+        return self.lam, self.beta
+
+
+class Sliding(Schedule):
+    """λ rises linearly while β decays to 0:  λ = lam · t,  β = beta0 · √(1 − t).
+
+    Early in training the topological term has little weight. Late, with β near 0, the loss
+    Σ_k |d_k − β| ≈ Σ_k d_k is the total length of each group's spanning tree, so it pulls every
+    same-class code onto its tree neighbours: a contraction of the class. Meanwhile a death below
+    the current β is pushed *up* toward β (the sign of d − β flips), i.e. points closer than β are
+    spread apart. In the last epoch (t = 1) β = 0 and only the contraction remains.
+    """
+
+    def at(self, t):
+        return self.lam * t, self.beta0 * math.sqrt(max(0.0, 1.0 - t))
+
+
+class TerminalSliding(Sliding):
+    """Sliding, started at the terminal phase of training.
+
+    λ = 0 (β = beta0) until the end of the first epoch s whose training accuracy (on the training
+    subset, as a fraction) reaches 1.0, the start of the terminal phase where neural collapse
+    begins. For epochs e > s it is `Sliding` with t rescaled to the remaining stretch,
+    t = (e − s) / (E − s). The switch epoch s is its state, saved in checkpoints.
+    """
+
+    def __init__(self, epochs, lam=0.1, beta=0.5, beta0=1.1):
+        super().__init__(epochs, lam, beta, beta0)
+        self.switch_epoch = None  # s; None until train_acc first reaches 1
+
+    def values(self, epoch):
+        e, s = self._check_epoch(epoch), self.switch_epoch
+        if s is None or e <= s:
+            return 0.0, self.beta0
+        return self.at((e - s) / (self.epochs - s))
+
+    def end_epoch(self, epoch, train_acc):
+        super().end_epoch(epoch, train_acc)
+        if self.switch_epoch is None and train_acc >= 1.0:
+            self.switch_epoch = int(epoch)
+
+    def state_dict(self):
+        return {"switch_epoch": self.switch_epoch}
+
+    def load_state_dict(self, state):
+        if set(state) != {"switch_epoch"}:
+            raise ValueError(f"expected the key 'switch_epoch', got {sorted(state)}")
+        s = state["switch_epoch"]
+        self.switch_epoch = None if s is None else self._check_epoch(s)
+
+
+SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "terminal_sliding": TerminalSliding}
+
+
+def make_schedule(name, epochs, lam=0.1, beta=0.5, beta0=1.1):
+    """Build the schedule `name` (a key of `SCHEDULES`); see `Schedule` for the arguments."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
+    return SCHEDULES[name](epochs, lam=lam, beta=beta, beta0=beta0)

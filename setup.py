@@ -1,0 +1,25 @@
+from setuptools import setup
+
+setup(
+    name="topological-collapse",
+    version="0.1.0",
+    description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
+                "on small-sample MNIST and SVHN",
+    python_requires=">=3.10",
+    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "experiment", "report"],
+    install_requires=[
+        "torch>=2.1,<3",
+        "torchvision>=0.16",
+        "numpy>=1.24",
+        "scipy>=1.10",      # torchvision reads SVHN's .mat files with it; paired tests in report.py
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "giotto-ph>=0.2.2",  # independent persistence oracle in tests/test_regularizers.py
+            "gudhi>=3.8",        # second oracle
+        ],
+    },
+)

@@ -1,0 +1,139 @@
+"""The entry scripts end to end with tiny settings, through the real code path."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import experiment
+import mnist_top
+import svhn_top
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--DATASET=KMNIST", "--TRAIN_SIZE=120", "--EPOCHS=4", "--SPLITS=0", "--GROUPS_PER_BATCH=4",
+        "--SAMPLES_PER_GROUP=8", "--EVAL_EPOCHS=3", "--CKPT_EVERY=2", "--PROGRESS=false"]
+
+
+def constants(module) -> dict:
+    return {k: v for k, v in vars(module).items() if k.isupper()}
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(l) for l in path.read_text().splitlines()]
+
+
+def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_path):
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={out}"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "seeded stratified draw" in r.stdout + r.stderr            # KMNIST-120 has no shipped split
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == ["hofer_beta0.5_lr0.1_split00", "sliding_beta1.1_lr0.1_split00", "vanilla_lr0.1_split00"]
+    for name in runs:
+        log = lines(out / "runs" / name / "log.jsonl")
+        assert [l["epoch"] for l in log] == [1, 2, 3, 4]
+        evaluated = [l for l in log if "test_acc" in l]
+        assert [l["epoch"] for l in evaluated] == experiment.eval_epochs(4, 3)
+        last = log[-1]
+        assert set(last["train"]) == set(last["test"]) and "nc1" in last["test"]
+        assert len(last["death_mean"]) == 10 and all(m <= x for m, x in zip(last["death_mean"], last["death_max"]))
+        final = json.loads((out / "runs" / name / "final.json").read_text())
+        assert final["test_acc"] == last["test_acc"] and final["commit"] and final["device"].startswith("cpu")
+    sliding = lines(out / "runs" / runs[1] / "log.jsonl")
+    assert [l["lam"] for l in sliding] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert sliding[-1]["beta"] == 0.0 and sliding[0]["beta"] == pytest.approx(1.1 * 0.75 ** 0.5)
+    assert all(l["lam"] == 0 and l["top"] is None for l in lines(out / "runs" / runs[2] / "log.jsonl"))
+    table = (out / "table.md").read_text()
+    for row in ("| vanilla | 1 (0)", "| hofer β=0.5 | 1 (0)", "| sliding β0=1.1 | 1 (0)", "Paired comparisons",
+                "commit", "torch"):
+        assert row in table
+    for fig in ("accuracy.png", "collapse.png", "deaths.png"):
+        assert (out / fig).stat().st_size > 10_000
+    # running again skips finished runs
+    r = subprocess.run([sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={out}"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "3 already finished" in r.stdout
+
+
+def test_svhn_script_end_to_end_on_generated_mat_files(svhn_root, tmp_path):
+    out = tmp_path / "out"
+    argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={out}", "--TRAIN_SIZE=40", "--EPOCHS=1", "--SPLITS=0",
+            "--GROUPS_PER_BATCH=2", "--SAMPLES_PER_GROUP=4", "--EVAL_EPOCHS=1", "--PROGRESS=false",
+            "--REGULARIZERS=vanilla,sliding"]
+    assert experiment.main(constants(svhn_top), argv) == 0
+    for name in ("vanilla_lr0.03_split00", "sliding_beta1_lr0.03_split00"):
+        final = json.loads((out / "runs" / name / "final.json").read_text())
+        assert 0 <= final["test_acc"] <= 1
+        cfg = json.loads((out / "runs" / name / "config.json").read_text())["config"]
+        assert cfg["MODEL"] == "CNN13" and cfg["AUGMENT"] and cfg["METRIC"] == "l2"
+    assert "| sliding β0=1 | 1 (0)" in (out / "table.md").read_text()
+
+
+def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(kmnist_root, tmp_path, monkeypatch):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", "--REGULARIZERS=sliding", "--EVAL_EPOCHS=4"]
+    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
+
+    calls = []
+    real_evaluate = experiment.evaluate
+
+    def killed_in_epoch_3(*args, **kwargs):  # dies after epoch 3's training, past the epoch-2 checkpoint
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"])
+    run_b = tmp_path / "b" / "runs" / "sliding_beta1.1_lr0.1_split00"
+    assert not (run_b / "final.json").exists() and len(lines(run_b / "log.jsonl")) == 2
+    monkeypatch.setattr(experiment, "evaluate", real_evaluate)
+    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"]) == 0
+
+    run_a = tmp_path / "a" / "runs" / "sliding_beta1.1_lr0.1_split00"
+    assert (run_a / "log.jsonl").read_text() == (run_b / "log.jsonl").read_text()   # bit-for-bit
+    assert json.loads((run_a / "final.json").read_text())["test_acc"] == \
+        json.loads((run_b / "final.json").read_text())["test_acc"]
+
+
+@pytest.mark.parametrize("arg, msg", [("--HOFER_BETAS=-0.5", "HOFER_BETAS"), ("--SAMPLES_PER_GROUP=1", "SAMPLES_PER_GROUP"),
+                                      ("--REGULARIZERS=vanilla,topo", "topo"), ("--DATASET=CIFAR", "supported"),
+                                      ("--GROUPS_PER_BATCH=500", "GROUPS_PER_BATCH"), ("--SLIDING_BETA0=-1", "SLIDING_BETA0"),
+                                      ("--EPOCHS=ten", "EPOCHS"), ("--METRIC=l3", "METRIC")])
+def test_a_bad_constant_fails_before_training(arg, msg, tmp_path, capsys):
+    assert experiment.main(constants(mnist_top), [f"--OUT_DIR={tmp_path}", arg]) == 2
+    assert msg in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())                                   # nothing trained, nothing written
+
+
+def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_path, capsys):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert experiment.main(constants(mnist_top), argv + ["--WEIGHT_DECAY=0.01"]) == 2
+    assert "WEIGHT_DECAY" in capsys.readouterr().err
+
+
+def test_missing_data_is_reported_before_training(tmp_path, capsys):
+    argv = [f"--DATA_ROOT={tmp_path / 'nothing'}", f"--OUT_DIR={tmp_path / 'out'}", "--DOWNLOAD=false"]
+    assert experiment.main(constants(mnist_top), argv) == 2
+    err = capsys.readouterr().err
+    assert "MNIST" in err and "train-images-idx3-ubyte" in err and "Traceback" not in err
+
+
+def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, tmp_path, capsys):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla,hofer",
+                   "--HOFER_BETAS=0", "--LAMBDA=1e30"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    diverged = list((tmp_path / "runs").glob("*/diverged.json"))
+    assert [p.parent.name for p in diverged] == ["hofer_beta0_lr0.1_split00"]
+    assert (tmp_path / "runs" / "vanilla_lr0.1_split00" / "final.json").exists()
+    msg = json.loads(diverged[0].read_text())["message"]
+    assert "non-finite loss in epoch" in msg and "checkpoint" in msg
+
+
+def test_eval_epochs_are_log_spaced_and_include_the_last():
+    e = experiment.eval_epochs(310, 40)
+    assert e[0] == 1 and e[-1] == 310 and 30 <= len(e) <= 41 and e == sorted(set(e))
+    assert experiment.eval_epochs(5, 40) == [1, 2, 3, 4, 5]
