@@ -38,6 +38,7 @@ EVAL_BATCH = 2000               # test images per forward pass
 CKPT_EVERY = 10                 # checkpoint every this many epochs (and at the end)
 OUT_DIR = ""                    # "" → results/<dataset>-<size>/
 DEVICE = ""                     # "" → cuda if available, else cpu
+THREADS = 0                     # CPU threads (0 = torch's default); use 1 per process when running several
 PROGRESS = True                 # progress bars
 REPORT_ONLY = False             # only regenerate table.md and the figures from the logs in OUT_DIR
 
