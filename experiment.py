@@ -142,6 +142,15 @@ def subset_for(cfg: dict, d: dict, split: int, device: torch.device) -> tuple[da
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
+def _or_error(metrics) -> dict:
+    """The collapse metrics, or the reason they are undefined (e.g. class means collapsed onto a
+    lower-dimensional set): logged as {"error": ...} so that one undefined evaluation never stops a run."""
+    try:
+        return metrics()
+    except ValueError as e:
+        return {"error": str(e)}
+
+
 @torch.no_grad()
 def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_classes: int,
              with_test: bool, batch: int) -> dict:
@@ -154,10 +163,11 @@ def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_cl
     z = model.latent(train.x)                                                      # (N, p)
     out = dict(train_acc=(model.classifier(z).argmax(1) == train.y).float().mean().item())
     if with_test:
-        out["train"] = collapse_metrics(z, train.y, W, b, num_classes)
-        deaths = [vr0_death_times(z[train.y == c], metric) for c in range(num_classes)]
-        out["death_mean"] = [d.mean().item() for d in deaths]
-        out["death_max"] = [d.max().item() for d in deaths]
+        out["train"] = _or_error(lambda: collapse_metrics(z, train.y, W, b, num_classes))
+        deaths = [vr0_death_times(z[train.y == c], metric) if int(train.counts[c]) > 1 else None
+                  for c in range(num_classes)]  # a class of one image has no death time
+        out["death_mean"] = [d.mean().item() if d is not None else None for d in deaths]
+        out["death_max"] = [d.max().item() if d is not None else None for d in deaths]
         acc = CollapseAccumulator(num_classes, W, b, train_means=class_means(z, train.y, num_classes))
         correct = torch.zeros((), device=y_test.device)
         for i in range(0, y_test.numel(), batch):
@@ -165,7 +175,7 @@ def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_cl
             correct += (model.classifier(zt).argmax(1) == y_test[i:i + batch]).sum()
             acc.update(zt, y_test[i:i + batch])
         out["test_acc"] = correct.item() / y_test.numel()
-        out["test"] = acc.compute()
+        out["test"] = _or_error(acc.compute)
     model.train(was_training)
     return out
 

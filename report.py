@@ -8,6 +8,7 @@ paired comparisons use the splits two groups share (same split ⇒ same initiali
 """
 import json
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def write_table(out: Path, runs: list[dict]) -> Path:
               "| regulariser | " + " | ".join(h for _, h in COLLAPSE_COLUMNS) + " | Tr Σ_W | Tr Σ_B |",
               "|---|" + "---|" * (len(COLLAPSE_COLUMNS) + 2)]
         for label, rs in groups.items():
-            cells = [_fmt([r["final"][where][k] for r in rs])
+            cells = [_fmt([r["final"][where].get(k, float("nan")) for r in rs])
                      for k in [k for k, _ in COLLAPSE_COLUMNS] + ["within_class_variation", "between_class_variation"]]
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     L += ["", "## Provenance", ""]
@@ -128,15 +129,30 @@ def write_table(out: Path, runs: list[dict]) -> Path:
 
 def _fmt(values) -> str:
     v = np.asarray(values, dtype=float)
-    return f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():.3g}"
+    v = v[np.isfinite(v)]
+    note = f" ({v.size} of {len(values)} defined)" if v.size < len(values) else ""
+    if v.size == 0:
+        return "undefined"
+    return (f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():.3g}") + note
 
 
 def _curves(rs: list[dict], get) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Epochs evaluated by every run, and mean and std over runs of `get(line)` there."""
-    per_run = [{l["epoch"]: get(l) for l in r["log"] if "test_acc" in l} for r in rs]
+    per_run = [{l["epoch"]: _value(get, l) for l in r["log"] if "test_acc" in l} for r in rs]
     epochs = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
-    y = np.array([[p[e] for e in epochs] for p in per_run], dtype=float)
-    return np.array(epochs), y.mean(0), (y.std(0, ddof=1) if len(rs) > 1 else np.zeros(len(epochs)))
+    y = np.array([[p[e] for e in epochs] for p in per_run], dtype=float).reshape(len(per_run), len(epochs))
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-undefined epoch stays a gap in the plot
+        warnings.simplefilter("ignore", RuntimeWarning)
+        std = np.nanstd(y, 0, ddof=1) if len(rs) > 1 else np.zeros(len(epochs))
+        return np.array(epochs), np.nanmean(y, 0), std
+
+
+def _value(get, line) -> float:
+    """get(line), or NaN where the log recorded that a metric was undefined ({"error": ...})."""
+    try:
+        return float(get(line))
+    except (KeyError, TypeError):
+        return float("nan")
 
 
 def write_figures(out: Path, runs: list[dict]) -> list[Path]:
@@ -147,20 +163,27 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     colors = dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
 
     def panel(ax, get, title, log=False, styles=(("train", "-"),)):
+        plotted = []
         for label, rs in groups.items():
             for where, ls in styles:
                 e, m, s = _curves(rs, lambda l: get(l, where))
                 if not len(e):
                     continue
+                plotted.append(m)
                 ax.plot(e, m, ls, color=colors[label], label=f"{label}" + (f" ({where})" if len(styles) > 1 else ""))
                 ax.fill_between(e, m - s, m + s, color=colors[label], alpha=0.15, lw=0)
             tpt = [next((l["epoch"] for l in r["log"] if l["train_acc"] >= 1.0), None) for r in rs]
             tpt = [t for t in tpt if t is not None]
             if tpt:
                 ax.axvline(np.mean(tpt), color=colors[label], ls=":", lw=1)
-        ax.set_xscale("log")
-        ax.set_yscale("log" if log else "linear")
         ax.set_title(title)
+        values = np.concatenate(plotted) if plotted else np.array([])
+        if not np.isfinite(values).any():
+            ax.text(0.5, 0.5, "undefined in every logged epoch", ha="center", transform=ax.transAxes)
+            return
+        ax.set_xscale("log")
+        log = log and bool((values[np.isfinite(values)] > 0).any())  # a log axis needs a positive value
+        ax.set_yscale("log" if log else "linear")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, which="both" if log else "major")
 
@@ -187,9 +210,9 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     paths.append(_save(fig, Path(out) / "collapse.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    panel(axes[0], lambda l, w: float(np.mean(l["death_mean"])), "mean death time per class (training subset)",
+    panel(axes[0], lambda l, w: np.mean([v for v in l["death_mean"] if v is not None]), "mean death time per class (training subset)",
           log=True)
-    panel(axes[1], lambda l, w: float(np.mean(l["death_max"])), "largest death time per class (mean over classes)",
+    panel(axes[1], lambda l, w: np.mean([v for v in l["death_max"] if v is not None]), "largest death time per class (mean over classes)",
           log=True)
     axes[0].legend(fontsize=8)
     fig.suptitle("0-dim Vietoris–Rips death times of each class's latent codes (run metric)", fontsize=9)

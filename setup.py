@@ -21,5 +21,6 @@ setup(
             "giotto-ph>=0.2.2",  # independent persistence oracle in tests/test_regularizers.py
             "gudhi>=3.8",        # second oracle
         ],
+        "bench": ["torch-topological>=0.1.7", "giotto-ph>=0.2.2", "gudhi>=3.8"],  # benchmarks/bench_persistence.py
     },
 )

@@ -62,7 +62,7 @@ def time_metrics(Hf, y, W, b, R, device):
 
 
 def bench(n, repeats, device, gen):
-    model = SimpleCNN_MNIST(num_classes=C).to(device).eval()
+    model = SimpleCNN_MNIST(num_classes=C).to(device, memory_format=torch.channels_last).eval()  # as in experiment.py
     X = torch.randn(n, 1, 28, 28, generator=gen).to(device)
     # features shaped like the latent codes: float32 clusters around C class means
     y = torch.randint(0, C, (n,), generator=gen).to(device)

@@ -164,7 +164,7 @@ def part_training(steps, device):
     labels = torch.arange(250) % 10  # 25 images per class, as in MNIST-250
     pool = torch.randn(250, 1, 28, 28, generator=gen)
     x, y = (t.to(device) for t in group_batch(pool, labels, G, n, gen))
-    model = SimpleCNN_MNIST(num_classes=10).to(device)
+    model = SimpleCNN_MNIST(num_classes=10).to(device, memory_format=torch.channels_last)  # as in experiment.py
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     top = TopologicalLoss(BETA, "l1")
 

@@ -137,3 +137,29 @@ def test_eval_epochs_are_log_spaced_and_include_the_last():
     e = experiment.eval_epochs(310, 40)
     assert e[0] == 1 and e[-1] == 310 and 30 <= len(e) <= 41 and e == sorted(set(e))
     assert experiment.eval_epochs(5, 40) == [1, 2, 3, 4, 5]
+
+
+def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
+    """Codes collapsed onto one point (class means coincide): NC metrics are undefined, the run goes on."""
+    import torch
+    import data
+    import report
+    from models import SimpleCNN_MNIST
+    y = torch.arange(40) % 4
+    train = data.TrainSubset.build(torch.randint(0, 255, (40, 1, 28, 28), dtype=torch.uint8), y, 4, "cpu")
+    model = SimpleCNN_MNIST(num_classes=4)
+
+    class Collapsed(torch.nn.Module):
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 128)
+
+    model.latent = Collapsed()
+    out = experiment.evaluate(model, train, train.x, y, "l1", 4, with_test=True, batch=16)
+    assert "error" in out["train"] and "error" in out["test"] and out["death_max"] == [0.0] * 4
+    folder = tmp_path / "runs" / "vanilla_lr0.1_split00"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dict(run=dict(regularizer="vanilla", beta=0.0, lr=0.1, split=0),
+                                                        config=dict(DATASET="MNIST", TRAIN_SIZE=40), seed=0,
+                                                        data_source="test")))
+    (folder / "log.jsonl").write_text(json.dumps(dict(epoch=1, **out)) + "\n")
+    assert "figures: accuracy.png" in report.write_report(tmp_path)
