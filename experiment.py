@@ -125,9 +125,8 @@ def provenance(device: torch.device) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_data(cfg: dict, device: torch.device) -> dict:
+def load_data(cfg: dict, device: torch.device, root: Path) -> dict:
     """Training set (all images, for drawing splits), test set as normalised-later tensors, and the metadata."""
-    root = data.resolve_data_root(cfg["DATA_ROOT"])
     x_tr, y_tr = data.load_dataset(cfg["DATASET"], root, train=True, download=cfg["DOWNLOAD"])
     x_te, y_te = data.load_dataset(cfg["DATASET"], root, train=False, download=cfg["DOWNLOAD"])
     return dict(x_train=x_tr, y_train=y_tr, x_test=x_te.to(device), y_test=y_te.to(device),
@@ -289,7 +288,8 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     """Entry point of both scripts: apply overrides, validate, run what is unfinished, write the report."""
     import report
     try:
-        cfg = apply_overrides(constants, sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        cfg = apply_overrides(constants, argv)
         validate(cfg)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -313,7 +313,9 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
                       f"OUT_DIR or delete that folder", file=sys.stderr)
                 return 2
     try:
-        d = load_data(cfg, device)
+        given = {a[2:].split("=", 1)[0] for a in argv}  # --DATA_ROOT beats $DATA_ROOT, which beats the constant
+        root = data.resolve_data_root(constants["DATA_ROOT"], override=cfg["DATA_ROOT"] if "DATA_ROOT" in given else "")
+        d = load_data(cfg, device, root)
     except data.DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -163,3 +163,11 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
                                                         data_source="test")))
     (folder / "log.jsonl").write_text(json.dumps(dict(epoch=1, **out)) + "\n")
     assert "figures: accuracy.png" in report.write_report(tmp_path)
+
+
+def test_data_root_on_the_command_line_beats_the_environment(kmnist_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATA_ROOT", str(tmp_path / "empty"))
+    argv = TINY + [f"--OUT_DIR={tmp_path / 'out'}", "--REGULARIZERS=vanilla", "--EPOCHS=1", "--DOWNLOAD=false"]
+    assert experiment.main(constants(mnist_top), argv) == 2                       # $DATA_ROOT: nothing there
+    assert str(tmp_path / "empty") in capsys.readouterr().err
+    assert experiment.main(constants(mnist_top), argv + [f"--DATA_ROOT={kmnist_root}"]) == 0
