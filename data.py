@@ -169,10 +169,15 @@ def group_batches(y: torch.Tensor, members: torch.Tensor, counts: torch.Tensor, 
     return torch.cat([anchors.unsqueeze(1), draws], dim=1).view(B, G * n)                   # group-major rows
 
 
-def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by up to `padding` pixels (zero-padded random crop), batched on the device."""
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, fill=None) -> torch.Tensor:
+    """Translate each image by up to `padding` pixels (random crop of the padded image), batched on the device.
+
+    `fill` (C,) is the padding value per channel: for normalised images, −mean/std pads with black, as a
+    crop before normalisation would; None pads with 0.
+    """
     B, C, H, W = x.shape
-    xp = torch.nn.functional.pad(x, (padding,) * 4)
+    f = torch.zeros(1, C, 1, 1, device=x.device, dtype=x.dtype) if fill is None else fill.view(1, C, 1, 1)
+    xp = torch.nn.functional.pad(x - f, (padding,) * 4) + f
     off = torch.randint(0, 2 * padding + 1, (2, B), generator=generator, device=x.device)
     rows = (off[0].unsqueeze(1) + torch.arange(H, device=x.device)).view(B, 1, H, 1)
     cols = (off[1].unsqueeze(1) + torch.arange(W, device=x.device)).view(B, 1, 1, W)

@@ -8,6 +8,7 @@ needed to resume bit-for-bit on a CPU) and, once finished, `final.json`. Files a
 atomically and the log is cut back to the checkpoint's length on resume, so a run killed at any
 moment resumes to exactly the numbers of an uninterrupted one.
 """
+import fcntl
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from tqdm import tqdm
 import data
 from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
 from config import ConfigError, apply_overrides
-from models import default_device, make_model
+from models import MODELS, default_device, make_model
 from regularizers import SCHEDULES, TopologicalLoss, make_schedule, vr0_death_times
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +51,9 @@ def validate(cfg: dict) -> None:
     unknown = [r for r in cfg["REGULARIZERS"] if r not in SCHEDULES]
     need(cfg["REGULARIZERS"] and not unknown,
          f"REGULARIZERS has unknown {unknown or 'nothing'}; choose from {', '.join(SCHEDULES)}")
-    need(len(set(cfg["REGULARIZERS"])) == len(cfg["REGULARIZERS"]), "REGULARIZERS lists one twice")
+    for name in ("REGULARIZERS", "SPLITS", "LRS", "HOFER_BETAS"):
+        need(len(set(cfg[name])) == len(cfg[name]), f"{name}={cfg[name]} lists a value twice")
+    need(cfg["MODEL"] in MODELS, f"MODEL={cfg['MODEL']!r} unknown; choose one of {', '.join(MODELS)}")
     need(cfg["METRIC"] in ("l1", "l2", "linf"), f"METRIC={cfg['METRIC']!r}; choose l1, l2 or linf")
     need(cfg["SAMPLES_PER_GROUP"] >= 2, f"SAMPLES_PER_GROUP={cfg['SAMPLES_PER_GROUP']}: a group needs >= 2 "
                                         "samples to have a death time")
@@ -159,7 +163,7 @@ def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_cl
     was_training = model.training
     model.eval()
     W, b = model.classifier.weight, model.classifier.bias
-    z = model.latent(train.x)                                                      # (N, p)
+    z = torch.cat([model.latent(train.x[i:i + batch]) for i in range(0, train.y.numel(), batch)])  # (N, p)
     out = dict(train_acc=(model.classifier(z).argmax(1) == train.y).float().mean().item())
     if with_test:
         out["train"] = _or_error(lambda: collapse_metrics(z, train.y, W, b, num_classes))
@@ -167,14 +171,15 @@ def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_cl
                   for c in range(num_classes)]  # a class of one image has no death time
         out["death_mean"] = [d.mean().item() if d is not None else None for d in deaths]
         out["death_max"] = [d.max().item() if d is not None else None for d in deaths]
-        acc = CollapseAccumulator(num_classes, W, b, train_means=class_means(z, train.y, num_classes))
+        acc = _or_error(lambda: CollapseAccumulator(num_classes, W, b, class_means(z, train.y, num_classes)))
         correct = torch.zeros((), device=y_test.device)
         for i in range(0, y_test.numel(), batch):
             zt = model.latent(x_test[i:i + batch])                                  # (B, p)
             correct += (model.classifier(zt).argmax(1) == y_test[i:i + batch]).sum()
-            acc.update(zt, y_test[i:i + batch])
+            if isinstance(acc, CollapseAccumulator):
+                acc.update(zt, y_test[i:i + batch])
         out["test_acc"] = correct.item() / y_test.numel()
-        out["test"] = _or_error(acc.compute)
+        out["test"] = _or_error(acc.compute) if isinstance(acc, CollapseAccumulator) else acc
     model.train(was_training)
     return out
 
@@ -196,7 +201,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
     gen = torch.Generator(device=device).manual_seed(seed)
     log_path, ckpt_path = folder / "log.jsonl", folder / "ckpt.pt"
     evals = set(eval_epochs(E, cfg["EVAL_EPOCHS"]))
-    start, tpt_epoch = 1, None
+    start, tpt_epoch, seconds = 1, None, 0.0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["optimizer"])
@@ -204,7 +209,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
         torch.set_rng_state(ck["rng_cpu"]), gen.set_state(ck["rng_batches"])
         if device.type == "cuda" and ck.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(ck["rng_cuda"], device)
-        start, tpt_epoch = ck["epoch"] + 1, ck["tpt_epoch"]
+        start, tpt_epoch, seconds = ck["epoch"] + 1, ck["tpt_epoch"], ck.get("seconds", 0.0)
         with open(log_path, "r+b") as f:  # drop lines written after the checkpoint: they will be recomputed
             f.truncate(ck["log_bytes"])
     elif log_path.exists():
@@ -213,6 +218,8 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
     bar = tqdm(range(start, E + 1), desc=run["name"], position=position, leave=False, initial=start - 1, total=E,
                disable=not cfg["PROGRESS"], dynamic_ncols=True)
     last_ckpt = start - 1 if start > 1 else None
+    black = -train.mean / train.std  # the crop's padding is black, as when cropping before normalising
+    t0 = time.perf_counter() - seconds
     for epoch in bar:
         lam, beta = schedule.values(epoch)
         lr = opt.param_groups[0]["lr"]
@@ -222,7 +229,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
         for idx in batches:
             x = train.x[idx]                                                                   # (G·n, C, H, W)
             if cfg["AUGMENT"]:
-                x = data.random_crop(x, cfg["CROP_PADDING"], gen)
+                x = data.random_crop(x, cfg["CROP_PADDING"], gen, fill=black)
             z = model.latent(x)                                                                # (G·n, p)
             ce = F.cross_entropy(model.classifier(z), train.y[idx])
             loss = ce
@@ -257,11 +264,14 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
                 model=model.state_dict(), optimizer=opt.state_dict(), lr_scheduler=sched_lr.state_dict(),
                 schedule=schedule.state_dict(), rng_cpu=torch.get_rng_state(), rng_batches=gen.get_state(),
                 rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                epoch=epoch, tpt_epoch=tpt_epoch, log_bytes=log_path.stat().st_size), binary=True)
+                epoch=epoch, tpt_epoch=tpt_epoch, log_bytes=log_path.stat().st_size,
+                seconds=time.perf_counter() - t0), binary=True)
             last_ckpt = epoch
     bar.close()
+    line = [json.loads(l) for l in log_path.read_text().splitlines()][-1]  # also when resumed at the end
     return dict(test_acc=line["test_acc"], train_acc=line["train_acc"], tpt_epoch=tpt_epoch,
-                schedule_state=schedule.state_dict(), train=line["train"], test=line["test"])
+                schedule_state=schedule.state_dict(), train=line["train"], test=line["test"],
+                seconds=round(time.perf_counter() - t0, 1))
 
 
 # ----------------------------------------------------------------------------------------------- study
@@ -306,53 +316,85 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     for r in runs:  # refuse to mix settings inside one run folder, before any training
         old = out / "runs" / r["name"] / "config.json"
         if old.exists():
-            prev = json.loads(old.read_text())["config"]
-            diff = {k: (prev.get(k), v) for k, v in defining.items() if prev.get(k) != v}
+            prev = json.loads(old.read_text())
+            diff = {k: (prev["config"][k], v) for k, v in defining.items() if k in prev["config"] and prev["config"][k] != v}
+            diff.update({k: (prev["run"].get(k), r[k]) for k in ("beta", "lr") if prev["run"].get(k) != r[k]})
             if diff:
                 print(f"error: {old.parent} was trained with other settings {diff} (old, new); choose another "
-                      f"OUT_DIR or delete that folder", file=sys.stderr)
+                      f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or delete that folder", file=sys.stderr)
                 return 2
     try:
         given = {a[2:].split("=", 1)[0] for a in argv}  # --DATA_ROOT beats $DATA_ROOT, which beats the constant
         root = data.resolve_data_root(constants["DATA_ROOT"], override=cfg["DATA_ROOT"] if "DATA_ROOT" in given else "")
         d = load_data(cfg, device, root)
-    except data.DataError as e:
+        for split in cfg["SPLITS"]:  # every split checked before any training
+            data.get_split(cfg["DATASET"], cfg["TRAIN_SIZE"], split, d["y_train"], seed=cfg["SEED"])
+        check_model_input(cfg, d, device)
+    except (data.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     todo = [r for r in runs if not any((out / "runs" / r["name"] / f).exists() for f in ("final.json", "diverged.json"))]
     print(f"{cfg['DATASET']}-{cfg['TRAIN_SIZE']}: {len(runs)} runs in {out} ({len(runs) - len(todo)} already "
           f"finished), device {device}")
     if todo and device.type == "cpu":
-        train, _, _ = subset_for(cfg, d, todo[0]["split"], device)
-        step = estimate_step_seconds(cfg, train, d["num_classes"], d["in_channels"], device)
+        step = estimate_step_seconds(cfg, subset_for(cfg, d, todo[0]["split"], device)[0], d["num_classes"],
+                                     d["in_channels"], device)
         per_run = step * cfg["EPOCHS"] * (cfg["TRAIN_SIZE"] // cfg["GROUPS_PER_BATCH"]) * 1.3  # + evaluation
         print(f"CPU: about {step * 1e3:.0f} ms per training step, so about {per_run / 60:.1f} min per run and "
               f"{per_run * len(todo) / 3600:.1f} h for the {len(todo)} unfinished runs. For a first look: "
-              f"--EPOCHS=20 --SPLITS=0")
+              f"--EPOCHS=20 --SPLITS=0 --OUT_DIR=results/first-look")
     failures = []
     meta = provenance(device)
     for r in tqdm(todo, desc="runs", disable=not cfg["PROGRESS"], dynamic_ncols=True):
         folder = out / "runs" / r["name"]
         folder.mkdir(parents=True, exist_ok=True)
         train, x_test, source = subset_for(cfg, d, r["split"], device)
-        if not (folder / "config.json").exists():
-            atomic_write(folder / "config.json", json.dumps(dict(run=r, config=defining, data_source=source,
-                                                                 seed=1000 * cfg["SEED"] + r["split"]), indent=1))
-        if "seeded" in source:
-            tqdm.write(f"{r['name']}: {source}")
-        t0 = time.time()
-        try:
-            res = train_run(cfg, r, train, x_test, d["y_test"], d["num_classes"], d["in_channels"], device, folder,
-                            position=1)
-        except RunDiverged as e:
-            tqdm.write(f"stopped: {e}")
-            atomic_write(folder / "diverged.json", json.dumps(dict(message=str(e), **meta), indent=1))
-            failures.append(r["name"])
-            continue
-        res.update(run=r, seconds_this_process=round(time.time() - t0, 1), **meta)
-        atomic_write(folder / "final.json", json.dumps(res, indent=1))
-        tqdm.write(f"{r['name']}: test accuracy {res['test_acc']:.4f} ({res['seconds_this_process']:.0f} s)")
-    print(report.write_report(out))
+        with open(folder / ".lock", "w") as lock:
+            try:  # several processes may share OUT_DIR: each run is trained by one of them
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                tqdm.write(f"{r['name']}: being trained by another process, skipped")
+                continue
+            if (folder / "final.json").exists():  # finished by another process meanwhile
+                continue
+            if not (folder / "config.json").exists():
+                atomic_write(folder / "config.json", json.dumps(dict(run=r, config=defining, data_source=source,
+                                                                     seed=1000 * cfg["SEED"] + r["split"]), indent=1))
+            if "seeded" in source:
+                tqdm.write(f"{r['name']}: {source}")
+            try:
+                res = train_run(cfg, r, train, x_test, d["y_test"], d["num_classes"], d["in_channels"], device,
+                                folder, position=1)
+            except RunDiverged as e:  # deterministic: recorded as the run's outcome, not retried
+                tqdm.write(f"stopped: {e}")
+                atomic_write(folder / "diverged.json", json.dumps(dict(message=str(e), **meta), indent=1))
+                failures.append(r["name"])
+                continue
+            except Exception:  # anything else: recorded, retried on the next start; the other runs go on
+                tqdm.write(f"{r['name']} failed:\n{traceback.format_exc()}")
+                atomic_write(folder / "failed.json", json.dumps(dict(traceback=traceback.format_exc(), **meta), indent=1))
+                failures.append(r["name"])
+                continue
+            res.update(run=r, **meta)
+            atomic_write(folder / "final.json", json.dumps(res, indent=1))
+            (folder / "failed.json").unlink(missing_ok=True)
+            tqdm.write(f"{r['name']}: test accuracy {res['test_acc']:.4f} ({res['seconds']:.0f} s of training)")
+    try:
+        print(report.write_report(out))
+    except Exception:  # the logs are safe; a report problem must not hide the runs' outcome
+        print(f"report failed (regenerate with --REPORT_ONLY=True):\n{traceback.format_exc()}", file=sys.stderr)
     if failures:
-        print(f"{len(failures)} run(s) diverged: {', '.join(failures)}", file=sys.stderr)
+        print(f"{len(failures)} run(s) did not finish: {', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_model_input(cfg: dict, d: dict, device: torch.device) -> None:
+    """One forward pass of two training images: a model that does not fit the data fails here, not hours later."""
+    model = make_model(cfg["MODEL"], d["num_classes"], d["in_channels"]).to(device).eval()
+    try:
+        with torch.no_grad():
+            model(d["x_train"][:2].to(device).float())
+    except RuntimeError as e:
+        raise ValueError(f"MODEL={cfg['MODEL']} does not fit {cfg['DATASET']}'s images of shape "
+                         f"{tuple(d['x_train'].shape[1:])}: {str(e).splitlines()[0]}") from None

@@ -7,6 +7,7 @@ and `deaths.png` beside them. Runs are grouped by regulariser (and β / lr where
 paired comparisons use the splits two groups share (same split ⇒ same initialisation and batches).
 """
 import json
+import os
 import sys
 import warnings
 from collections import defaultdict
@@ -30,13 +31,23 @@ def load_runs(out: Path) -> list[dict]:
         if not (folder / "config.json").exists():
             continue
         r = json.loads((folder / "config.json").read_text())
-        log = folder / "log.jsonl"
-        r["log"] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+        r["log"] = _read_log(folder / "log.jsonl")
         for kind in ("final", "diverged"):
             f = folder / f"{kind}.json"
             r[kind] = json.loads(f.read_text()) if f.exists() else None
         runs.append(r)
     return runs
+
+
+def _read_log(path: Path) -> list[dict]:
+    """The complete lines of a log; a last line still being written by a running process is left out."""
+    lines = []
+    for text in (path.read_text().splitlines() if path.exists() else []):
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            break
+    return lines
 
 
 def group_label(run: dict, many_lrs: bool) -> str:
@@ -91,11 +102,9 @@ def write_table(out: Path, runs: list[dict]) -> Path:
                  f"{f'{pub[0]:.2f} ± {pub[1]:.2f}' if pub else '–'} | "
                  f"{mean_std([100 * r['final']['train_acc'] for r in rs])} | "
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
-    hofer = {k: v for k, v in groups.items() if k.startswith("hofer")}
-    if len(hofer) > 1:
-        best = max(hofer, key=lambda k: np.mean([r["final"]["test_acc"] for r in hofer[k]]))
-        L += ["", f"Best hofer setting on these splits: **{best}** (highest mean test accuracy; choose β on splits "
-                  "other than those you report)."]
+    if sum(k.startswith("hofer") for k in groups) > 1:
+        L += ["", "Several hofer β on the same splits: picking the best of them here would select on the splits "
+                  "being reported; choose β on held-out splits (a sweep folder) and report that β."]
     L += ["", "## Paired comparisons (same split ⇒ same initialisation and batches)", "",
           "| A − B | pairs | mean difference (% points) | std | paired t-test p | Wilcoxon signed-rank p |",
           "|---|---|---|---|---|---|"]
@@ -123,7 +132,9 @@ def write_table(out: Path, runs: list[dict]) -> Path:
     L.append(f"- data: {sorted({r['data_source'] for r in finished})}")
     L += ["", "Configuration shared by the runs:", "", "```", json.dumps(cfg, indent=1), "```"]
     path = Path(out) / "table.md"
-    path.write_text("\n".join(L) + "\n")
+    tmp = path.with_name(f".table.{os.getpid()}.md")  # several processes may write the report at once
+    tmp.write_text("\n".join(L) + "\n")
+    tmp.replace(path)
     return path
 
 
@@ -159,7 +170,8 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    groups = grouped([r for r in runs if r["log"]])
+    finished = [r for r in runs if r["final"]]  # curves of the runs in the table; all logs while none finished
+    groups = grouped(finished or [r for r in runs if r["log"]])
     colors = dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
 
     def panel(ax, get, title, log=False, styles=(("train", "-"),)):
@@ -222,7 +234,7 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
     fig.savefig(tmp, dpi=130)
     tmp.replace(path)
     import matplotlib.pyplot as plt

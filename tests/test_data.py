@@ -138,6 +138,10 @@ def test_random_crop_translates_within_the_padding():
     pos = torch.nonzero(y[:, 0] == 1)[:, 1:]
     assert y.shape == x.shape and pos.shape[0] == 64
     assert (pos >= 1).all() and (pos <= 5).all() and len({tuple(p) for p in pos.tolist()}) > 5
+    fill = torch.tensor([-0.5])
+    y = data.random_crop(x + 3, 2, torch.Generator().manual_seed(0), fill=fill)
+    values = set(y.unique().tolist())
+    assert values <= {3.0, 4.0, -0.5} and -0.5 in values                # the border is the fill value
 
 
 def test_a_class_missing_from_the_subset_is_rejected():

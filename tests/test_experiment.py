@@ -78,17 +78,17 @@ def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(
     calls = []
     real_evaluate = experiment.evaluate
 
-    def killed_in_epoch_3(*args, **kwargs):  # dies after epoch 3's training, past the epoch-2 checkpoint
+    def killed_in_epoch_4(*args, **kwargs):  # dies in epoch 4, two log lines past the epoch-2 checkpoint
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 4:
             raise KeyboardInterrupt
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "evaluate", killed_in_epoch_3)
+    monkeypatch.setattr(experiment, "evaluate", killed_in_epoch_4)
     with pytest.raises(KeyboardInterrupt):
         experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"])
     run_b = tmp_path / "b" / "runs" / "sliding_beta1.1_lr0.1_split00"
-    assert not (run_b / "final.json").exists() and len(lines(run_b / "log.jsonl")) == 2
+    assert not (run_b / "final.json").exists() and len(lines(run_b / "log.jsonl")) == 3  # line 3: after the ckpt
     monkeypatch.setattr(experiment, "evaluate", real_evaluate)
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"]) == 0
 
@@ -97,11 +97,18 @@ def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(
     assert json.loads((run_a / "final.json").read_text())["test_acc"] == \
         json.loads((run_b / "final.json").read_text())["test_acc"]
 
+    # killed after the last checkpoint but before final.json: a rerun writes final.json from the log
+    final = json.loads((run_a / "final.json").read_text())
+    (run_a / "final.json").unlink()
+    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
+    assert json.loads((run_a / "final.json").read_text())["test_acc"] == final["test_acc"]
+
 
 @pytest.mark.parametrize("arg, msg", [("--HOFER_BETAS=-0.5", "HOFER_BETAS"), ("--SAMPLES_PER_GROUP=1", "SAMPLES_PER_GROUP"),
                                       ("--REGULARIZERS=vanilla,topo", "topo"), ("--DATASET=CIFAR", "supported"),
                                       ("--GROUPS_PER_BATCH=500", "GROUPS_PER_BATCH"), ("--SLIDING_BETA0=-1", "SLIDING_BETA0"),
-                                      ("--EPOCHS=ten", "EPOCHS"), ("--METRIC=l3", "METRIC")])
+                                      ("--EPOCHS=ten", "EPOCHS"), ("--METRIC=l3", "METRIC"),
+                                      ("--SPLITS=0-2,1", "twice"), ("--MODEL=ResNet", "MODEL")])
 def test_a_bad_constant_fails_before_training(arg, msg, tmp_path, capsys):
     assert experiment.main(constants(mnist_top), [f"--OUT_DIR={tmp_path}", arg]) == 2
     assert msg in capsys.readouterr().err
@@ -125,7 +132,7 @@ def test_missing_data_is_reported_before_training(tmp_path, capsys):
 def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, tmp_path, capsys):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla,hofer",
                    "--HOFER_BETAS=0", "--LAMBDA=1e30"]
-    assert experiment.main(constants(mnist_top), argv) == 0
+    assert experiment.main(constants(mnist_top), argv) == 1                        # a run did not finish
     diverged = list((tmp_path / "runs").glob("*/diverged.json"))
     assert [p.parent.name for p in diverged] == ["hofer_beta0_lr0.1_split00"]
     assert (tmp_path / "runs" / "vanilla_lr0.1_split00" / "final.json").exists()
@@ -171,3 +178,22 @@ def test_data_root_on_the_command_line_beats_the_environment(kmnist_root, tmp_pa
     assert experiment.main(constants(mnist_top), argv) == 2                       # $DATA_ROOT: nothing there
     assert str(tmp_path / "empty") in capsys.readouterr().err
     assert experiment.main(constants(mnist_top), argv + [f"--DATA_ROOT={kmnist_root}"]) == 0
+
+
+def test_a_split_out_of_range_fails_before_training(mnist_root, tmp_path, capsys):
+    argv = [f"--DATA_ROOT={mnist_root}", f"--OUT_DIR={tmp_path}", "--SPLITS=18-20", "--PROGRESS=false"]
+    assert experiment.main(constants(mnist_top), argv) == 2
+    assert "splits 0-19" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_a_model_that_does_not_fit_the_images_fails_before_training(svhn_root, tmp_path, capsys):
+    argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={tmp_path / 'out'}", "--MODEL=SimpleCNN_MNIST", "--TRAIN_SIZE=40"]
+    assert experiment.main(constants(svhn_top), argv) == 2
+    assert "does not fit SVHN" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_report_reads_a_log_whose_last_line_is_being_written(tmp_path):
+    import report
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
+    assert report._read_log(log) == [{"epoch": 1}, {"epoch": 2}]
