@@ -109,6 +109,13 @@ def atomic_write(path: Path, payload, binary=False) -> None:
     os.replace(tmp, path)
 
 
+def cpu_name() -> str:
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def provenance(device: torch.device) -> dict:
     """Commit, library versions, device and date: what a number in results/ needs beside it."""
     def git(*args):
@@ -119,8 +126,8 @@ def provenance(device: torch.device) -> dict:
     import scipy
     import torchvision
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"))  # code, not logs
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return dict(commit=commit + ("+dirty" if dirty else ""), torch=torch.__version__,
                 torchvision=torchvision.__version__, numpy=np.__version__, scipy=scipy.__version__,
                 python=platform.python_version(),

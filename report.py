@@ -103,8 +103,9 @@ def write_table(out: Path, runs: list[dict]) -> Path:
                  f"{mean_std([100 * r['final']['train_acc'] for r in rs])} | "
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
     if sum(k.startswith("hofer") for k in groups) > 1:
-        L += ["", "Several hofer β on the same splits: picking the best of them here would select on the splits "
-                  "being reported; choose β on held-out splits (a sweep folder) and report that β."]
+        L += ["", "Several hofer β on the same splits: fine for a sweep on held-out splits; for reported numbers, "
+                  "pick β in such a sweep and run only that β here (picking among these rows would select on the "
+                  "very splits being reported)."]
     L += ["", "## Paired comparisons (same split ⇒ same initialisation and batches)", "",
           "| A − B | pairs | mean difference (% points) | std | paired t-test p | Wilcoxon signed-rank p |",
           "|---|---|---|---|---|---|"]
@@ -120,7 +121,7 @@ def write_table(out: Path, runs: list[dict]) -> Path:
               "| regulariser | " + " | ".join(h for _, h in COLLAPSE_COLUMNS) + " | Tr Σ_W | Tr Σ_B |",
               "|---|" + "---|" * (len(COLLAPSE_COLUMNS) + 2)]
         for label, rs in groups.items():
-            cells = [_fmt([r["final"][where].get(k, float("nan")) for r in rs])
+            cells = [_fmt([r["final"][where].get(k, float("nan")) for r in rs], median=k == "nc1")
                      for k in [k for k, _ in COLLAPSE_COLUMNS] + ["within_class_variation", "between_class_variation"]]
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     L += ["", "## Provenance", ""]
@@ -138,24 +139,31 @@ def write_table(out: Path, runs: list[dict]) -> Path:
     return path
 
 
-def _fmt(values) -> str:
+def _fmt(values, median=False) -> str:
+    """mean ± std of the defined values; with `median`, also the median (NC1 spans decades across splits)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     note = f" ({v.size} of {len(values)} defined)" if v.size < len(values) else ""
     if v.size == 0:
         return "undefined"
-    return (f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():.3g}") + note
+    med = f" (median {np.median(v):.3g})" if median and v.size > 2 else ""
+    return (f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():.3g}") + med + note
 
 
-def _curves(rs: list[dict], get) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs evaluated by every run, and mean and std over runs of `get(line)` there."""
+def _curves(rs: list[dict], get, log=False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs evaluated by every run, and the mean over runs of `get(line)` there with a lower and upper
+    band: mean ± std, or for a quantity plotted on a log axis the geometric mean ×/÷ the geometric std."""
     per_run = [{l["epoch"]: _value(get, l) for l in r["log"] if "test_acc" in l} for r in rs]
     epochs = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
     y = np.array([[p[e] for e in epochs] for p in per_run], dtype=float).reshape(len(per_run), len(epochs))
     with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-undefined epoch stays a gap in the plot
         warnings.simplefilter("ignore", RuntimeWarning)
-        std = np.nanstd(y, 0, ddof=1) if len(rs) > 1 else np.zeros(len(epochs))
-        return np.array(epochs), np.nanmean(y, 0), std
+        y = np.log(np.where(y > 0, y, np.nan)) if log else y
+        m = np.nanmean(y, 0)
+        s = np.nanstd(y, 0, ddof=1) if len(rs) > 1 else np.zeros(len(epochs))
+        s = np.nan_to_num(s)
+        lo, hi = m - s, m + s
+        return (np.array(epochs), np.exp(m), np.exp(lo), np.exp(hi)) if log else (np.array(epochs), m, lo, hi)
 
 
 def _value(get, line) -> float:
@@ -178,12 +186,12 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
         plotted = []
         for label, rs in groups.items():
             for where, ls in styles:
-                e, m, s = _curves(rs, lambda l: get(l, where))
+                e, m, lo, hi = _curves(rs, lambda l: get(l, where), log=log)
                 if not len(e):
                     continue
                 plotted.append(m)
                 ax.plot(e, m, ls, color=colors[label], label=f"{label}" + (f" ({where})" if len(styles) > 1 else ""))
-                ax.fill_between(e, m - s, m + s, color=colors[label], alpha=0.15, lw=0)
+                ax.fill_between(e, lo, hi, color=colors[label], alpha=0.15, lw=0)
             tpt = [next((l["epoch"] for l in r["log"] if l["train_acc"] >= 1.0), None) for r in rs]
             tpt = [t for t in tpt if t is not None]
             if tpt:
