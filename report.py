@@ -3,7 +3,7 @@
     python report.py results/mnist-250        # or: python mnist_top.py --REPORT_ONLY=True
 
 Reads `runs/*/{config,final}.json` and `log.jsonl`, writes `table.md`, `accuracy.png`, `collapse.png`
-and `deaths.png` beside them. Runs are grouped by regulariser (and β / lr where several were run);
+and `deaths.png` beside them (and `sweep.png` where several hofer β were run). Runs are grouped by regulariser (and β / lr where several were run);
 paired comparisons use the splits two groups share (same split ⇒ same initialisation and batches).
 """
 import json
@@ -102,10 +102,19 @@ def write_table(out: Path, runs: list[dict]) -> Path:
                  f"{f'{pub[0]:.2f} ± {pub[1]:.2f}' if pub else '–'} | "
                  f"{mean_std([100 * r['final']['train_acc'] for r in rs])} | "
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
-    if sum(k.startswith("hofer") for k in groups) > 1:
-        L += ["", "Several hofer β on the same splits: fine for a sweep on held-out splits; for reported numbers, "
-                  "pick β in such a sweep and run only that β here (picking among these rows would select on the "
-                  "very splits being reported)."]
+    sweep = beta_sweep(finished)
+    if sweep:
+        betas, splits, acc = sweep
+        mean = acc.mean(1)
+        L += ["", f"## hofer's β sweep: test accuracy (%) on the {len(splits)} splits every β finished", "",
+              "| β | " + " | ".join(f"split {s}" for s in splits) + " | mean ± std |",
+              "|---|" + "---|" * (len(splits) + 1)]
+        for b, row in zip(betas, acc):
+            L.append(f"| {b:g}{' (best)' if b == betas[mean.argmax()] else ''} | "
+                     + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} |")
+        L += ["", f"Best mean: β = {betas[mean.argmax()]:g}. Several β on the same splits are a sweep: run on held-out "
+                  "splits, pick β here and run only that β on the reported splits (picking among these rows would "
+                  "select on the very splits being reported)."]
     L += ["", "## Paired comparisons (same split ⇒ same initialisation and batches)", "",
           "| A − B | pairs | mean difference (% points) | std | paired t-test p | Wilcoxon signed-rank p |",
           "|---|---|---|---|---|---|"]
@@ -137,6 +146,20 @@ def write_table(out: Path, runs: list[dict]) -> Path:
     tmp.write_text("\n".join(L) + "\n")
     tmp.replace(path)
     return path
+
+
+def beta_sweep(finished: list[dict]):
+    """(βs, splits, accuracy[β, split]) of hofer runs when several β share a learning rate and at least one split,
+    restricted to the splits where every β finished (so that means compare like with like); else None."""
+    hofer = [r for r in finished if r["run"]["regularizer"] == "hofer"]
+    if len({r["run"]["lr"] for r in hofer}) != 1 or len({r["run"]["beta"] for r in hofer}) < 2:
+        return None
+    acc = {(r["run"]["beta"], r["run"]["split"]): r["final"]["test_acc"] for r in hofer}
+    betas = sorted({b for b, _ in acc})
+    splits = sorted(s for s in {s for _, s in acc} if all((b, s) in acc for b in betas))
+    if not splits:
+        return None
+    return betas, splits, np.array([[acc[b, s] for s in splits] for b in betas])
 
 
 def _fmt(values, median=False) -> str:
@@ -237,6 +260,25 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     axes[0].legend(fontsize=8)
     fig.suptitle("0-dim Vietoris–Rips death times of each class's latent codes (run metric)", fontsize=9)
     paths.append(_save(fig, Path(out) / "deaths.png"))
+
+    sweep = beta_sweep(finished)
+    if sweep:
+        betas, splits, acc = sweep
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for s, col in zip(splits, 100 * acc.T):
+            ax.plot(betas, col, "o-", color="0.7", lw=0.8, ms=3)
+        ax.errorbar(betas, 100 * acc.mean(1), yerr=100 * acc.std(1, ddof=1) if len(splits) > 1 else None,
+                    fmt="o-", color="C1", lw=2, capsize=3, label=f"mean ± std over {len(splits)} splits")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(betas, [f"{b:g}" for b in betas])
+        ax.minorticks_off()
+        ax.set_xlabel("β")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"hofer's β sweep, final test accuracy (grey: one split each; splits "
+                     f"{', '.join(map(str, splits))})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, Path(out) / "sweep.png"))
     return paths
 
 

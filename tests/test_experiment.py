@@ -190,10 +190,3 @@ def test_a_model_that_does_not_fit_the_images_fails_before_training(svhn_root, t
     argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={tmp_path / 'out'}", "--MODEL=SimpleCNN_MNIST", "--TRAIN_SIZE=40"]
     assert experiment.main(constants(svhn_top), argv) == 2
     assert "does not fit SVHN" in capsys.readouterr().err and not (tmp_path / "out").exists()
-
-
-def test_report_reads_a_log_whose_last_line_is_being_written(tmp_path):
-    import report
-    log = tmp_path / "log.jsonl"
-    log.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
-    assert report._read_log(log) == [{"epoch": 1}, {"epoch": 2}]
