@@ -133,6 +133,7 @@ def write_table(out: Path, runs: list[dict]) -> Path:
             cells = [_fmt([r["final"][where].get(k, float("nan")) for r in rs], median=k == "nc1")
                      for k in [k for k, _ in COLLAPSE_COLUMNS] + ["within_class_variation", "between_class_variation"]]
             L.append(f"| {label} | " + " | ".join(cells) + " |")
+    L += trajectory_tables(groups)
     L += ["", "## Provenance", ""]
     for key in ("commit", "device", "date", "torch", "torchvision", "numpy", "scipy", "python"):
         vals = sorted({str(r["final"].get(key)) for r in finished})
@@ -146,6 +147,29 @@ def write_table(out: Path, runs: list[dict]) -> Path:
     tmp.write_text("\n".join(L) + "\n")
     tmp.replace(path)
     return path
+
+
+def trajectory_tables(groups: dict[str, list[dict]], near=(3, 10, 30, 100, 200)) -> list[str]:
+    """Median over splits of NC1 and of the ETF distance of the class means at a few evaluated epochs (those
+    closest to `near`, and the last): whether a regulariser brings collapse sooner, not only further."""
+    per_group = {k: [{l["epoch"]: l for l in r["log"] if "test_acc" in l} for r in rs] for k, rs in groups.items()}
+    shared = set.intersection(*(set(p) for runs in per_group.values() for p in runs)) if per_group else set()
+    if not shared:
+        return []
+    epochs = sorted({min(shared, key=lambda e: abs(e - n)) for n in near} | {max(shared)})
+    L = []
+    for key, name in (("nc1", "NC1"), ("etf_distance_means", "ETF distance of the class means")):
+        L += ["", f"## {name} during training (median over splits)", "",
+              "| regulariser | set | " + " | ".join(f"epoch {e}" for e in epochs) + " |",
+              "|---|---|" + "---|" * len(epochs)]
+        for label, runs in per_group.items():
+            for where in ("train", "test"):
+                cells = []
+                for e in epochs:
+                    v = np.array([_value(lambda l: l[where][key], p[e]) for p in runs])
+                    cells.append(f"{np.median(v[np.isfinite(v)]):.3g}" if np.isfinite(v).any() else "undefined")
+                L.append(f"| {label} | {where} | " + " | ".join(cells) + " |")
+    return L
 
 
 def beta_sweep(finished: list[dict]):

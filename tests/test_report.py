@@ -71,3 +71,17 @@ def test_report_reads_a_log_whose_last_line_is_being_written(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')
     assert report._read_log(log) == [{"epoch": 1}, {"epoch": 2}]
+
+
+def test_trajectory_tables_give_the_median_over_splits_at_the_shared_epochs_nearest_the_targets():
+    def run(nc1_by_epoch):
+        return dict(log=[dict(epoch=e, test_acc=0.9, train=dict(nc1=v, etf_distance_means=1.0),
+                              test=dict(nc1=2 * v, etf_distance_means=1.0)) for e, v in nc1_by_epoch.items()]
+                    + [dict(epoch=2, train_acc=1.0)])                     # a line without evaluation
+    groups = {"vanilla": [run({1: 1.0, 4: 0.5, 12: 0.1, 50: 0.01}), run({1: 3.0, 4: 0.7, 12: 0.3, 50: 0.03}),
+                          run({1: 2.0, 4: 0.6, 12: 0.2, 50: 0.02, 60: 0.0})],   # epoch 60: not in every run
+              "sliding": [run({1: 1.0, 4: 0.4, 12: 0.05, 50: 0.001})]}
+    text = "\n".join(report.trajectory_tables(groups, near=(3, 10)))
+    assert "| regulariser | set | epoch 4 | epoch 12 | epoch 50 |" in text   # nearest to 3, 10, and the last
+    assert "| vanilla | train | 0.6 | 0.2 | 0.02 |" in text and "| vanilla | test | 1.2 | 0.4 | 0.04 |" in text
+    assert "| sliding | train | 0.4 | 0.05 | 0.001 |" in text
