@@ -211,6 +211,13 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
     start, tpt_epoch, seconds = 1, None, 0.0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
+        if ck.get("device", "cpu") != device.type:  # a cpu and a cuda generator draw different batches
+            raise RuntimeError(f"{ckpt_path} was written on {ck.get('device', 'cpu')}; resume it with "
+                               f"--DEVICE={ck.get('device', 'cpu')}, or delete {folder} to restart it on {device}")
+        size = log_path.stat().st_size if log_path.exists() else -1
+        if size < ck["log_bytes"]:
+            raise RuntimeError(f"{log_path} is {'missing' if size < 0 else f'shorter ({size} bytes)'} than at the "
+                               f"checkpoint ({ck['log_bytes']} bytes): restore it, or delete {folder} to restart")
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["optimizer"])
         sched_lr.load_state_dict(ck["lr_scheduler"]), schedule.load_state_dict(ck["schedule"])
         torch.set_rng_state(ck["rng_cpu"]), gen.set_state(ck["rng_batches"])
@@ -219,8 +226,10 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
         start, tpt_epoch, seconds = ck["epoch"] + 1, ck["tpt_epoch"], ck.get("seconds", 0.0)
         with open(log_path, "r+b") as f:  # drop lines written after the checkpoint: they will be recomputed
             f.truncate(ck["log_bytes"])
-    elif log_path.exists():
-        log_path.unlink()  # a log without a checkpoint is from a run killed before its first checkpoint
+    elif log_path.exists():  # from a run killed before its first checkpoint (or a clone without checkpoints)
+        kept = log_path.with_name(f"log.orphan-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+        log_path.rename(kept)
+        tqdm.write(f"{run['name']}: no checkpoint, so training starts again; the old log is kept as {kept.name}")
 
     bar = tqdm(range(start, E + 1), desc=run["name"], position=position, leave=False, initial=start - 1, total=E,
                disable=not cfg["PROGRESS"], dynamic_ncols=True)
@@ -271,7 +280,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
                 model=model.state_dict(), optimizer=opt.state_dict(), lr_scheduler=sched_lr.state_dict(),
                 schedule=schedule.state_dict(), rng_cpu=torch.get_rng_state(), rng_batches=gen.get_state(),
                 rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                epoch=epoch, tpt_epoch=tpt_epoch, log_bytes=log_path.stat().st_size,
+                epoch=epoch, tpt_epoch=tpt_epoch, log_bytes=log_path.stat().st_size, device=device.type,
                 seconds=time.perf_counter() - t0), binary=True)
             last_ckpt = epoch
     bar.close()
@@ -320,16 +329,17 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg["THREADS"])
     runs = plan_runs(cfg)
     defining = {k: v for k, v in cfg.items() if k not in NOT_RUN_DEFINING}
-    for r in runs:  # refuse to mix settings inside one run folder, before any training
-        old = out / "runs" / r["name"] / "config.json"
-        if old.exists():
-            prev = json.loads(old.read_text())
-            diff = {k: (prev["config"][k], v) for k, v in defining.items() if k in prev["config"] and prev["config"][k] != v}
-            diff.update({k: (prev["run"].get(k), r[k]) for k in ("beta", "lr") if prev["run"].get(k) != r[k]})
-            if diff:
-                print(f"error: {old.parent} was trained with other settings {diff} (old, new); choose another "
-                      f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or delete that folder", file=sys.stderr)
-                return 2
+    # refuse to mix settings in one OUT_DIR, before any training: the report pairs every run in it by split
+    for old in sorted((out / "runs").glob("*/config.json")):
+        prev = json.loads(old.read_text())
+        diff = {k: (prev["config"][k], v) for k, v in defining.items() if k in prev["config"] and prev["config"][k] != v}
+        same = next((r for r in runs if r["name"] == old.parent.name), None)
+        if same:
+            diff.update({k: (prev["run"].get(k), same[k]) for k in ("beta", "lr") if prev["run"].get(k) != same[k]})
+        if diff:
+            print(f"error: {old.parent} was trained with other settings {diff} (old, new); choose another "
+                  f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or delete that folder", file=sys.stderr)
+            return 2
     try:
         given = {a[2:].split("=", 1)[0] for a in argv}  # --DATA_ROOT beats $DATA_ROOT, which beats the constant
         root = data.resolve_data_root(constants["DATA_ROOT"], override=cfg["DATA_ROOT"] if "DATA_ROOT" in given else "")
@@ -362,7 +372,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
             except BlockingIOError:
                 tqdm.write(f"{r['name']}: being trained by another process, skipped")
                 continue
-            if (folder / "final.json").exists():  # finished by another process meanwhile
+            if any((folder / f).exists() for f in ("final.json", "diverged.json")):  # done by another process
                 continue
             if not (folder / "config.json").exists():
                 atomic_write(folder / "config.json", json.dumps(dict(run=r, config=defining, data_source=source,

@@ -289,7 +289,7 @@ class Schedule:
         raise NotImplementedError
 
     def values(self, epoch):
-        """(λ, β) for epoch e ∈ 1..E, i.e. `at(e / E)`."""
+        """(λ, β) for epoch e ∈ 1..E, i.e. `at(e / E)`: the last epoch is at t = 1, the first already at 1/E."""
         return self.at(self._check_epoch(epoch) / self.epochs)
 
     def end_epoch(self, epoch, train_acc):

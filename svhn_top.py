@@ -29,7 +29,7 @@ REGULARIZERS = ["vanilla", "hofer", "sliding"]  # see regularizers.SCHEDULES (al
 METRIC = "l2"                   # distance of the persistence: l1, l2 or linf
 LAMBDA = 0.1                    # weight λ of the topological loss (hofer), λmax (sliding)
 HOFER_BETAS = [0.5]             # hofer's constant β (several = a sweep)
-SLIDING_BETA0 = 1.0             # sliding's β at t = 0; it decays as β0·√(1 − t)
+SLIDING_BETA0 = 1.0             # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E
 # runs, logs, output
 SEED = 0                        # run seed = 1000·SEED + split, shared by all regularisers of a split
 EVAL_EPOCHS = 40                # evaluate test accuracy + collapse at ~this many log-spaced epochs, plus the last

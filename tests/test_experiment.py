@@ -120,6 +120,27 @@ def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_pa
     assert experiment.main(constants(mnist_top), argv) == 0
     assert experiment.main(constants(mnist_top), argv + ["--WEIGHT_DECAY=0.01"]) == 2
     assert "WEIGHT_DECAY" in capsys.readouterr().err
+    # another run in the same OUT_DIR would be paired with it in the report: refused as well
+    assert experiment.main(constants(mnist_top), argv + ["--EPOCHS=2", "--REGULARIZERS=sliding"]) == 2
+    assert "EPOCHS" in capsys.readouterr().err and not (tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00").exists()
+
+
+def test_a_log_that_does_not_match_its_checkpoint_is_kept_and_reported(kmnist_root, tmp_path, capsys):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    run = tmp_path / "runs" / "vanilla_lr0.1_split00"
+    (run / "final.json").unlink()
+    log = (run / "log.jsonl").read_text()
+    (run / "log.jsonl").write_text(log[:10])                     # shorter than at the checkpoint
+    assert experiment.main(constants(mnist_top), argv) == 1
+    assert "shorter (10 bytes) than at the checkpoint" in capsys.readouterr().out + (run / "failed.json").read_text()
+    assert (run / "log.jsonl").read_text() == log[:10]           # nothing padded or deleted
+    # no checkpoint: training starts again and the old log is kept beside the new one
+    (run / "ckpt.pt").unlink()
+    (run / "log.jsonl").write_text(log)
+    assert experiment.main(constants(mnist_top), argv) == 0
+    orphans = list(run.glob("log.orphan-*.jsonl"))
+    assert len(orphans) == 1 and orphans[0].read_text() == log and (run / "log.jsonl").read_text() == log
 
 
 def test_missing_data_is_reported_before_training(tmp_path, capsys):

@@ -85,3 +85,18 @@ def test_trajectory_tables_give_the_median_over_splits_at_the_shared_epochs_near
     assert "| regulariser | set | epoch 4 | epoch 12 | epoch 50 |" in text   # nearest to 3, 10, and the last
     assert "| vanilla | train | 0.6 | 0.2 | 0.02 |" in text and "| vanilla | test | 1.2 | 0.4 | 0.04 |" in text
     assert "| sliding | train | 0.4 | 0.05 | 0.001 |" in text
+
+
+def test_runs_with_other_settings_or_other_splits_are_flagged(tmp_path):
+    fake_run(tmp_path, "vanilla", 0.0, 0, 0.9)
+    fake_run(tmp_path, "sliding", 1.1, 0, 0.95)
+    fake_run(tmp_path, "sliding", 1.1, 1, 0.95)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "The rows cover different splits" in text and "Warning" not in text
+    cfg_path = tmp_path / "runs" / "vanilla_beta0_lr0.1_split00" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["config"]["EPOCHS"] = 20
+    cfg_path.write_text(json.dumps(cfg))
+    report.write_report(tmp_path)
+    assert "**Warning: these runs differ in EPOCHS**" in (tmp_path / "table.md").read_text()
