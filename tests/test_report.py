@@ -41,8 +41,17 @@ def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path):
     assert "sweep.png" in report.write_report(tmp_path)
     text = (tmp_path / "table.md").read_text()
     assert "| 2 (best) | 93.00 | 91.00 | 92.00 ± 1.41 |" in text   # mean over 10, 11: 92.0 for β=2 vs 91.0 for β=1
-    assert "Best mean: β = 2" in text and "split 12" not in text
+    assert "Best mean on these held-out splits: β = 2" in text and "split 12" not in text
     assert (tmp_path / "sweep.png").stat().st_size > 5_000
+
+
+def test_several_betas_on_reported_splits_are_shown_without_a_best(tmp_path):
+    for b, a in ((2.0, 0.92), (4.0, 0.93)):
+        fake_run(tmp_path, "hofer", b, 0, a)
+        fake_run(tmp_path, "hofer", b, 10, a)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "hofer's β values" in text and "(best)" not in text and "β is chosen on the held-out splits" in text
 
 
 @pytest.mark.parametrize("betas", [[2.0], []])
