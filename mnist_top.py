@@ -26,7 +26,7 @@ SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 d
 REGULARIZERS = ["vanilla", "hofer", "sliding"]  # see regularizers.SCHEDULES (also: terminal_sliding)
 METRIC = "l1"                   # distance of the persistence: l1, l2 or linf
 LAMBDA = 0.1                    # weight λ of the topological loss (hofer), λmax (sliding)
-HOFER_BETAS = [2.0]             # hofer's β: best of 0.5,1,2,4,8 on held-out split 10 (results/mnist-250-beta-sweep)
+HOFER_BETAS = [4.0]             # hofer's β: best mean of 0.5,1,2,4,8 on held-out splits 10-11 (results/mnist-250-beta-sweep)
 SLIDING_BETA0 = 1.1             # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E
 # runs, logs, output
 SEED = 0                        # run seed = 1000·SEED + split, shared by all regularisers of a split

@@ -30,7 +30,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
     assert r.returncode == 0, r.stderr
     assert "seeded stratified draw" in r.stdout + r.stderr            # KMNIST-120 has no shipped split
     runs = sorted(p.name for p in (out / "runs").iterdir())
-    assert runs == ["hofer_beta2_lr0.1_split00", "sliding_beta1.1_lr0.1_split00", "vanilla_lr0.1_split00"]
+    assert runs == ["hofer_beta4_lr0.1_split00", "sliding_beta1.1_lr0.1_split00", "vanilla_lr0.1_split00"]
     for name in runs:
         log = lines(out / "runs" / name / "log.jsonl")
         assert [l["epoch"] for l in log] == [1, 2, 3, 4]
@@ -46,7 +46,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
     assert sliding[-1]["beta"] == 0.0 and sliding[0]["beta"] == pytest.approx(1.1 * 0.75 ** 0.5)
     assert all(l["lam"] == 0 and l["top"] is None for l in lines(out / "runs" / runs[2] / "log.jsonl"))
     table = (out / "table.md").read_text()
-    for row in ("| vanilla | 1 (0)", "| hofer β=2 | 1 (0)", "| sliding β0=1.1 | 1 (0)", "Paired comparisons",
+    for row in ("| vanilla | 1 (0)", "| hofer β=4 | 1 (0)", "| sliding β0=1.1 | 1 (0)", "Paired comparisons",
                 "commit", "torch"):
         assert row in table
     for fig in ("accuracy.png", "collapse.png", "deaths.png"):
