@@ -132,15 +132,16 @@ def write_table(out: Path, runs: list[dict]) -> Path:
               "These include reported splits (0–9): β is chosen on the held-out splits 10–19, not here (picking "
               "the best row would select on the very splits being reported)."]
     L += ["", "## Paired comparisons (same split ⇒ same initialisation and batches)", "",
-          "| A − B | pairs | mean difference (% points) | std | paired t-test p | Wilcoxon signed-rank p |",
-          "|---|---|---|---|---|---|"]
+          "| A − B | pairs | mean difference (% points) | std | A better on | paired t-test p | Wilcoxon signed-rank p |",
+          "|---|---|---|---|---|---|---|"]
     accs = {k: {r["run"]["split"]: r["final"]["test_acc"] for r in v} for k, v in groups.items()}
     keys = list(groups)
     for i, a in enumerate(keys):
         for b in keys[:i]:
             n, m, s, tp, wp = paired_tests(accs[a], accs[b])
             if n:
-                L.append(f"| {a} − {b} | {n} | {m:+.2f} | {s:.2f} | {tp:.3g} | {wp:.3g} |")
+                wins = sum(accs[a][sp] > accs[b][sp] for sp in set(accs[a]) & set(accs[b]))
+                L.append(f"| {a} − {b} | {n} | {m:+.2f} | {s:.2f} | {wins} of {n} | {tp:.3g} | {wp:.3g} |")
     for where in ("train", "test"):
         # the classifier's own geometry does not depend on the data: shown with the train set only
         cols = [(k, h) for k, h in COLLAPSE_COLUMNS if where == "train" or k not in CLASSIFIER_ONLY]

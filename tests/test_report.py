@@ -42,6 +42,7 @@ def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path):
     text = (tmp_path / "table.md").read_text()
     assert "| 2 (best) | 93.00 | 91.00 | 92.00 ± 1.41 |" in text   # mean over 10, 11: 92.0 for β=2 vs 91.0 for β=1
     assert "Best mean on these held-out splits: β = 2" in text and "split 12" not in text
+    assert "| hofer β=2 − hofer β=1 | 2 | +1.00 | 2.83 | 1 of 2 |" in text           # 93 > 90, 91 < 92
     assert (tmp_path / "sweep.png").stat().st_size > 5_000
 
 
