@@ -211,9 +211,10 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
     start, tpt_epoch, seconds = 1, None, 0.0
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
-        if ck.get("device", "cpu") != device.type:  # a cpu and a cuda generator draw different batches
-            raise RuntimeError(f"{ckpt_path} was written on {ck.get('device', 'cpu')}; resume it with "
-                               f"--DEVICE={ck.get('device', 'cpu')}, or delete {folder} to restart it on {device}")
+        written_on = ck.get("device", "cpu")
+        if written_on != device.type:  # a cpu and a cuda generator draw different batches
+            raise RuntimeError(f"{ckpt_path} was written on {written_on}; resume it with --DEVICE={written_on}, "
+                               f"or delete {folder} to restart it on {device}")
         size = log_path.stat().st_size if log_path.exists() else -1
         if size < ck["log_bytes"]:
             raise RuntimeError(f"{log_path} is {'missing' if size < 0 else f'shorter ({size} bytes)'} than at the "

@@ -52,7 +52,8 @@ def _pairwise(x, p):
 
     Differences, never the ‖a‖² + ‖b‖² − 2ab matrix-multiply shortcut: that one cancels
     catastrophically and leaves 0.01, 0.1 or 0.9 instead of 0 for a duplicate point in float32 at
-    coordinates of scale 1, 10 or 100 (d = 128, torch.cdist with use_mm_for_euclid_dist). The tree is chosen on these distances; the returned lengths are recomputed.
+    coordinates of scale 1, 10 or 100 (d = 128, torch.cdist with use_mm_for_euclid_dist). The tree
+    is chosen on these distances; the returned lengths are recomputed.
     A loop of `torch.pdist` (upper triangle only) over the groups was measured faster on CPU than a
     batched `torch.cdist` without the shortcut at every size of interest (about 10× at (16, 128, 512));
     it is one call per group, not per point.

@@ -3,8 +3,8 @@
     python report.py results/mnist-250        # or: python mnist_top.py --REPORT_ONLY=True
 
 Reads `runs/*/{config,final}.json` and `log.jsonl`, writes `table.md`, `accuracy.png`, `collapse.png`
-and `deaths.png` beside them (and `sweep.png` where several hofer β were run). Runs are grouped by regulariser (and β / lr where several were run);
-paired comparisons use the splits two groups share (same split ⇒ same initialisation and batches).
+and `deaths.png` beside them (and `sweep.png` where several hofer β were run). Runs are grouped by
+regulariser (and β / lr where several were run); paired comparisons use the splits two groups share (same split ⇒ same initialisation and batches).
 """
 import json
 import os
@@ -110,16 +110,15 @@ def write_table(out: Path, runs: list[dict]) -> Path:
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
     if len({tuple(r["run"]["split"] for r in rs) for rs in groups.values()}) > 1:
         L += ["", "The rows cover different splits: compare regularisers with the paired table below."]
-    configs = {json.dumps(r["config"], sort_keys=True) for r in finished}
-    if len(configs) > 1:
-        keys = sorted({k for r in finished for k in r["config"]
-                       if len({json.dumps(q["config"].get(k)) for q in finished}) > 1})
+    keys = sorted(k for k in {k for r in finished for k in r["config"]}
+                  if len({json.dumps(r["config"].get(k)) for r in finished}) > 1)
+    if keys:
         L += ["", f"**Warning: these runs differ in {', '.join(keys)}**; they are not paired comparisons."]
     sweep = beta_sweep(finished)
     if sweep:
         betas, splits, acc = sweep
         mean = acc.mean(1)
-        held_out = all(sp in HELD_OUT_SPLITS for sp in splits)
+        held_out = is_held_out(splits)
         L += ["", f"## hofer's β {'sweep' if held_out else 'values'}: test accuracy (%) on the {len(splits)} splits "
                   "every β finished", "",
               "| β | " + " | ".join(f"split {sp}" for sp in splits) + " | mean ± std |",
@@ -203,6 +202,11 @@ def beta_sweep(finished: list[dict]):
     if not splits:
         return None
     return betas, splits, np.array([[acc[b, s] for s in splits] for b in betas])
+
+
+def is_held_out(splits) -> bool:
+    """Whether a β comparison uses only held-out splits, where picking the best β is legitimate."""
+    return all(sp in HELD_OUT_SPLITS for sp in splits)
 
 
 def _metric(m: dict, key: str) -> float:
@@ -323,7 +327,7 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
         ax.minorticks_off()
         ax.set_xlabel("β")
         ax.set_ylabel("test accuracy (%)")
-        held_out = all(sp in HELD_OUT_SPLITS for sp in splits)
+        held_out = is_held_out(splits)
         ax.set_title(f"hofer's β {'sweep' if held_out else 'values'}, final test accuracy (grey: one split each; splits "
                      f"{', '.join(map(str, splits))})", fontsize=9)
         ax.grid(alpha=0.3)
