@@ -83,29 +83,59 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> t
     return x, y.long()
 
 
-def _stratified_split(labels: torch.Tensor, size: int, seed: int) -> list[int]:
-    """A class-proportional sample of `size` indices (largest-remainder rounding), seeded."""
+VALIDATION_SEED = 2020  # one validation set per dataset and size, whatever SEED, split or regulariser
+
+
+def _stratified_split(labels: torch.Tensor, size: int, seed: int, exclude=()) -> list[int]:
+    """A class-proportional sample of `size` indices (largest-remainder rounding), seeded, avoiding `exclude`."""
     g = torch.Generator().manual_seed(seed)
     C = int(labels.max()) + 1
-    counts = torch.bincount(labels, minlength=C).double()
+    pool = torch.ones(labels.numel(), dtype=torch.bool)
+    pool[torch.as_tensor(list(exclude), dtype=torch.long)] = False
+    counts = torch.bincount(labels[pool], minlength=C).double()
     quota = counts / counts.sum() * size
     k = quota.floor().long()
     k[torch.argsort(quota - k, descending=True)[: size - int(k.sum())]] += 1
-    idx = [torch.nonzero(labels == c).flatten()[torch.randperm(int(counts[c]), generator=g)[: int(k[c])]]
+    idx = [torch.nonzero((labels == c) & pool).flatten()[torch.randperm(int(counts[c]), generator=g)[: int(k[c])]]
            for c in range(C)]
     return sorted(torch.cat(idx).tolist())
 
 
+def _shipped(name: str, size: int, splits_file: Path):
+    return json.loads(Path(splits_file).read_text()).get(name, {}).get(str(size))
+
+
+def validation_indices(name: str, size: int, val_size: int, labels: torch.Tensor,
+                       splits_file: Path = SPLITS_FILE) -> list[int]:
+    """A fixed validation set of `val_size` training images (indices), never in any split of `size` images.
+
+    With shipped splits: a seeded draw (VALIDATION_SEED) from the images outside the union of all of
+    them, so that choosing a hyperparameter never looks at the reported test images nor at a training
+    image. Without: a seeded draw from all images, made before the splits, which `get_split` then draws
+    from the rest. Stratified like the splits; empty for `val_size` 0.
+    """
+    if val_size <= 0:
+        return []
+    shipped = _shipped(name, size, splits_file)
+    used = sorted({i for split in shipped for i in split}) if shipped is not None else []
+    free = labels.numel() - len(used) - (size if shipped is None else 0)
+    if val_size > free:
+        raise ValueError(f"VAL_SIZE={val_size} is more than the {free} training images left outside the splits of "
+                         f"{name}-{size}; set a smaller VAL_SIZE (0: no validation set)")
+    return _stratified_split(labels, val_size, VALIDATION_SEED, exclude=used)
+
+
 def get_split(name: str, size: int, index: int, labels: torch.Tensor, seed: int = 0,
-              splits_file: Path = SPLITS_FILE) -> tuple[list[int], str]:
+              splits_file: Path = SPLITS_FILE, exclude=()) -> tuple[list[int], str]:
     """Indices of split `index` of `size` training images, and where they came from.
 
     Hofer et al.'s shipped split when the file has `name`/`size`; otherwise a seeded stratified draw
-    (seed = 1000·seed + index, so split i is the same set for every regulariser).
+    (seed = 1000·seed + index, so split i is the same set for every regulariser) from the images not in
+    `exclude` (the validation set).
     """
     if size < 1 or size > labels.numel():
         raise ValueError(f"TRAIN_SIZE={size} must be between 1 and the training set's {labels.numel()} images")
-    shipped = json.loads(Path(splits_file).read_text()).get(name, {}).get(str(size))
+    shipped = _shipped(name, size, splits_file)
     if shipped is not None:
         if not 0 <= index < len(shipped):
             raise ValueError(f"split index {index} out of range: {splits_file.name} holds splits 0-{len(shipped) - 1} "
@@ -117,7 +147,7 @@ def get_split(name: str, size: int, index: int, labels: torch.Tensor, seed: int 
         return idx, f"shipped split {index} of Hofer et al. ({splits_file.name})"
     if index < 0:
         raise ValueError(f"split index {index} must be >= 0")
-    return (_stratified_split(labels, size, 1000 * seed + index),
+    return (_stratified_split(labels, size, 1000 * seed + index, exclude),
             f"no shipped split for {name}-{size}: seeded stratified draw (seed {1000 * seed + index})")
 
 

@@ -29,12 +29,10 @@ import data
 from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
 from config import ConfigError, apply_overrides
 from models import MODELS, default_device, make_model
-from regularizers import SCHEDULES, TopologicalLoss, make_schedule, vr0_death_times
+from regularizers import SCHEDULES, TopologicalLoss, describe, make_loss, make_schedule, vr0_death_times
+from runs import NOT_RUN_DEFINING, plan_runs, run_settings, setting_differences
 
 HERE = Path(__file__).resolve().parent
-# constants that do not change what a run computes (where it runs, how often it logs or saves)
-NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "LRS", "OUT_DIR", "DEVICE",
-                    "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS", "THREADS"}
 
 
 class RunDiverged(RuntimeError):
@@ -50,8 +48,8 @@ def validate(cfg: dict) -> None:
     need(cfg["DATASET"] in data.DATASETS, f"DATASET={cfg['DATASET']!r} unknown; supported: {', '.join(data.DATASETS)}")
     unknown = [r for r in cfg["REGULARIZERS"] if r not in SCHEDULES]
     need(cfg["REGULARIZERS"] and not unknown,
-         f"REGULARIZERS has unknown {unknown or 'nothing'}; choose from {', '.join(SCHEDULES)}")
-    for name in ("REGULARIZERS", "SPLITS", "LRS", "HOFER_BETAS"):
+         f"REGULARIZERS has unknown {unknown or 'nothing'}; choose from:\n{describe()}")
+    for name in ("REGULARIZERS", "SPLITS", "LRS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS"):
         need(len(set(cfg[name])) == len(cfg[name]), f"{name}={cfg[name]} lists a value twice")
     need(cfg["MODEL"] in MODELS, f"MODEL={cfg['MODEL']!r} unknown; choose one of {', '.join(MODELS)}")
     need(cfg["METRIC"] in ("l1", "l2", "linf"), f"METRIC={cfg['METRIC']!r}; choose l1, l2 or linf")
@@ -62,8 +60,10 @@ def validate(cfg: dict) -> None:
          f"GROUPS_PER_BATCH={cfg['GROUPS_PER_BATCH']} exceeds TRAIN_SIZE={cfg['TRAIN_SIZE']}: an epoch would have "
          "no full batch (each anchor image makes one group)")
     need(cfg["EPOCHS"] >= 1, f"EPOCHS={cfg['EPOCHS']} must be >= 1")
-    need(cfg["LAMBDA"] >= 0, f"LAMBDA={cfg['LAMBDA']} must be >= 0")
-    need(cfg["SLIDING_BETA0"] >= 0, f"SLIDING_BETA0={cfg['SLIDING_BETA0']} must be >= 0 (β is a distance)")
+    need(cfg["LAMBDAS"] and min(cfg["LAMBDAS"]) >= 0, f"LAMBDAS={cfg['LAMBDAS']}: each λ must be >= 0")
+    need(cfg["SLIDING_BETA0S"] and min(cfg["SLIDING_BETA0S"]) >= 0,
+         f"SLIDING_BETA0S={cfg['SLIDING_BETA0S']}: each β0 must be >= 0 (β is a distance)")
+    need(cfg["VAL_SIZE"] >= 0, f"VAL_SIZE={cfg['VAL_SIZE']} must be >= 0 (0: no validation set)")
     need(cfg["HOFER_BETAS"] and min(cfg["HOFER_BETAS"]) >= 0, f"HOFER_BETAS={cfg['HOFER_BETAS']}: each β must be >= 0")
     need(cfg["LRS"] and min(cfg["LRS"]) > 0, f"LRS={cfg['LRS']}: learning rates must be > 0")
     need(cfg["SPLITS"] and min(cfg["SPLITS"]) >= 0, f"SPLITS={cfg['SPLITS']}: give split indices >= 0")
@@ -75,19 +75,6 @@ def validate(cfg: dict) -> None:
 
 def out_dir(cfg: dict) -> Path:
     return Path(cfg["OUT_DIR"]) if cfg["OUT_DIR"] else HERE / "results" / f"{cfg['DATASET'].lower()}-{cfg['TRAIN_SIZE']}"
-
-
-def plan_runs(cfg: dict) -> list[dict]:
-    """All runs, split-major so that an interrupted study still has complete paired comparisons."""
-    runs = []
-    for split in cfg["SPLITS"]:
-        for reg in cfg["REGULARIZERS"]:
-            for lr in cfg["LRS"]:
-                for beta in (cfg["HOFER_BETAS"] if reg == "hofer" else [cfg["SLIDING_BETA0"]]):
-                    b = f"_beta{beta:g}" if reg != "vanilla" else ""
-                    runs.append(dict(name=f"{reg}{b}_lr{lr:g}_split{split:02d}", regularizer=reg, split=split,
-                                     lr=lr, beta=beta))
-    return runs
 
 
 def eval_epochs(epochs: int, count: int) -> list[int]:
@@ -132,7 +119,8 @@ def provenance(device: torch.device) -> dict:
                 torchvision=torchvision.__version__, numpy=np.__version__, scipy=scipy.__version__,
                 python=platform.python_version(),
                 device=f"{device.type}: {name}, {torch.get_num_threads()} threads" if device.type == "cpu"
-                else f"cuda: {name}", date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                else f"cuda: {name}", cpu=cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -140,15 +128,20 @@ def load_data(cfg: dict, device: torch.device, root: Path) -> dict:
     """Training set (all images, for drawing splits), test set as normalised-later tensors, and the metadata."""
     x_tr, y_tr = data.load_dataset(cfg["DATASET"], root, train=True, download=cfg["DOWNLOAD"])
     x_te, y_te = data.load_dataset(cfg["DATASET"], root, train=False, download=cfg["DOWNLOAD"])
+    val = data.validation_indices(cfg["DATASET"], cfg["TRAIN_SIZE"], cfg["VAL_SIZE"], y_tr)
     return dict(x_train=x_tr, y_train=y_tr, x_test=x_te.to(device), y_test=y_te.to(device),
+                x_val=x_tr[val].to(device), y_val=y_tr[val].to(device), val=val,
                 num_classes=int(y_tr.max()) + 1, in_channels=x_tr.shape[1])
 
 
-def subset_for(cfg: dict, d: dict, split: int, device: torch.device) -> tuple[data.TrainSubset, torch.Tensor, str]:
-    idx, source = data.get_split(cfg["DATASET"], cfg["TRAIN_SIZE"], split, d["y_train"], seed=cfg["SEED"])
+def subset_for(cfg: dict, d: dict, split: int, device: torch.device) -> tuple[data.TrainSubset, dict, str]:
+    """The split's training subset, and its test and validation sets normalised by the subset's channel stats."""
+    idx, source = data.get_split(cfg["DATASET"], cfg["TRAIN_SIZE"], split, d["y_train"], seed=cfg["SEED"],
+                                 exclude=d["val"])
     train = data.TrainSubset.build(d["x_train"][idx], d["y_train"][idx], d["num_classes"], device)
-    x_test = data.normalize(d["x_test"].float() / 255, train.mean, train.std)  # test normalised by the subset's stats
-    return train, x_test, source
+    held = dict(x_test=data.normalize(d["x_test"].float() / 255, train.mean, train.std), y_test=d["y_test"],
+                x_val=data.normalize(d["x_val"].float() / 255, train.mean, train.std), y_val=d["y_val"])
+    return train, held, source
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -162,11 +155,13 @@ def _or_error(metrics) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_classes: int,
+def evaluate(model, train: data.TrainSubset, held: dict, metric: str, num_classes: int,
              with_test: bool, batch: int) -> dict:
     """Train accuracy, collapse metrics on the training subset and death times per class; with
     `with_test`, test accuracy and test collapse metrics from the same forward pass (NCC with the
-    training class means)."""
+    training class means), and the accuracy on the validation set (`held` from `subset_for`), the one
+    to choose hyperparameters by."""
+    x_test, y_test = held["x_test"], held["y_test"]
     was_training = model.training
     model.eval()
     W, b = model.classifier.weight, model.classifier.bias
@@ -187,12 +182,17 @@ def evaluate(model, train: data.TrainSubset, x_test, y_test, metric: str, num_cl
                 acc.update(zt, y_test[i:i + batch])
         out["test_acc"] = correct.item() / y_test.numel()
         out["test"] = _or_error(acc.compute) if isinstance(acc, CollapseAccumulator) else acc
+        if held["y_val"].numel():
+            x_val, y_val = held["x_val"], held["y_val"]
+            correct = sum((model(x_val[i:i + batch]).argmax(1) == y_val[i:i + batch]).sum()
+                          for i in range(0, y_val.numel(), batch))
+            out["val_acc"] = correct.item() / y_val.numel()
     model.train(was_training)
     return out
 
 
 # ----------------------------------------------------------------------------------------------- one run
-def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num_classes: int, in_channels: int,
+def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_classes: int, in_channels: int,
               device: torch.device, folder: Path, position: int = 0) -> dict:
     """Train one (split, regulariser) run to the end, resuming from `folder/ckpt.pt` if it is there."""
     E, G, n = cfg["EPOCHS"], cfg["GROUPS_PER_BATCH"], cfg["SAMPLES_PER_GROUP"]
@@ -200,11 +200,14 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
     torch.manual_seed(seed)
     # channels_last: measured 1.9× faster training steps and evaluation of SimpleCNN_MNIST on a 2-core CPU
     model = make_model(cfg["MODEL"], num_classes, in_channels).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=run["lr"], momentum=cfg["MOMENTUM"], nesterov=False,
+    opt = torch.optim.SGD(model.parameters(), lr=run["lr"], momentum=cfg["MOMENTUM"], nesterov=cfg["NESTEROV"],
                           weight_decay=cfg["WEIGHT_DECAY"])
     sched_lr = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=E)  # stepped once per epoch
-    schedule = make_schedule(run["regularizer"], E, lam=cfg["LAMBDA"], beta=run["beta"], beta0=run["beta"])
-    top_loss = TopologicalLoss(beta=0.0, metric=cfg["METRIC"])
+    settings = run_settings(run, cfg)
+    unused = 0.0  # a parameter the schedule does not use (its `params`)
+    schedule = make_schedule(run["regularizer"], E, **{k: unused if settings[k] is None else settings[k]
+                                                       for k in ("lam", "beta", "beta0")})
+    top_loss = make_loss(run["regularizer"], cfg["METRIC"])  # the penalty λ weighs (logged as "top")
     gen = torch.Generator(device=device).manual_seed(seed)
     log_path, ckpt_path = folder / "log.jsonl", folder / "ckpt.pt"
     evals = set(eval_epochs(E, cfg["EVAL_EPOCHS"]))
@@ -263,7 +266,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, x_test, y_test, num
             where = f"{ckpt_path} (epoch {last_ckpt})" if last_ckpt else "none (diverged before the first checkpoint)"
             raise RunDiverged(f"{run['name']}: non-finite loss in epoch {epoch} (cross-entropy {ce_mean}, "
                               f"topological {top_mean}); last good checkpoint: {where}")
-        ev = evaluate(model, train, x_test, y_test, cfg["METRIC"], num_classes,
+        ev = evaluate(model, train, held, cfg["METRIC"], num_classes,
                       with_test=epoch in evals or cfg["EVAL_TEST_EVERY_EPOCH"], batch=cfg["EVAL_BATCH"])
         schedule.end_epoch(epoch, ev["train_acc"])
         if tpt_epoch is None and ev["train_acc"] >= 1.0:
@@ -323,7 +326,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         return 2
     out = out_dir(cfg)
     if cfg["REPORT_ONLY"]:
-        print(report.write_report(out))
+        print(report.write_report(out, cfg["PAIR_WITH"]))
         return 0
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
     if cfg["THREADS"]:
@@ -333,10 +336,11 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     # refuse to mix settings in one OUT_DIR, before any training: the report pairs every run in it by split
     for old in sorted((out / "runs").glob("*/config.json")):
         prev = json.loads(old.read_text())
-        diff = {k: (prev["config"][k], v) for k, v in defining.items() if k in prev["config"] and prev["config"][k] != v}
+        diff = setting_differences(prev["config"], defining)
         same = next((r for r in runs if r["name"] == old.parent.name), None)
         if same:
-            diff.update({k: (prev["run"].get(k), same[k]) for k in ("beta", "lr") if prev["run"].get(k) != same[k]})
+            was, now = run_settings(prev["run"], prev["config"]), run_settings(same, cfg)
+            diff.update({k: (was[k], now[k]) for k in was if was[k] != now[k]})
         if diff:
             print(f"error: {old.parent} was trained with other settings {diff} (old, new); choose another "
                   f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or delete that folder", file=sys.stderr)
@@ -366,7 +370,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     for r in tqdm(todo, desc="runs", disable=not cfg["PROGRESS"], dynamic_ncols=True):
         folder = out / "runs" / r["name"]
         folder.mkdir(parents=True, exist_ok=True)
-        train, x_test, source = subset_for(cfg, d, r["split"], device)
+        train, held, source = subset_for(cfg, d, r["split"], device)
         with open(folder / ".lock", "w") as lock:
             try:  # several processes may share OUT_DIR: each run is trained by one of them
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -381,8 +385,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
             if "seeded" in source:
                 tqdm.write(f"{r['name']}: {source}")
             try:
-                res = train_run(cfg, r, train, x_test, d["y_test"], d["num_classes"], d["in_channels"], device,
-                                folder, position=1)
+                res = train_run(cfg, r, train, held, d["num_classes"], d["in_channels"], device, folder, position=1)
             except RunDiverged as e:  # deterministic: recorded as the run's outcome, not retried
                 tqdm.write(f"stopped: {e}")
                 atomic_write(folder / "diverged.json", json.dumps(dict(message=str(e), **meta), indent=1))
@@ -398,7 +401,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
             (folder / "failed.json").unlink(missing_ok=True)
             tqdm.write(f"{r['name']}: test accuracy {res['test_acc']:.4f} ({res['seconds']:.0f} s of training)")
     try:
-        print(report.write_report(out))
+        print(report.write_report(out, cfg["PAIR_WITH"]))
     except Exception:  # the logs are safe; a report problem must not hide the runs' outcome
         print(f"report failed (regenerate with --REPORT_ONLY=True):\n{traceback.format_exc()}", file=sys.stderr)
     if failures:

@@ -18,27 +18,30 @@ CROP_PADDING = 2                # pixels of translation when AUGMENT
 MODEL = "SimpleCNN_MNIST"       # SimpleCNN_MNIST or CNN13 (models.py)
 EPOCHS = 310                    # training epochs
 LRS = [0.1]                     # initial learning rates (several = a sweep); cosine-annealed to 0 per epoch
-MOMENTUM = 0.9                  # SGD momentum (not Nesterov)
+MOMENTUM = 0.9                  # SGD momentum
+NESTEROV = False                # Nesterov momentum (Hofer et al.'s released code uses it; the original study did not)
 WEIGHT_DECAY = 1e-3             # the paper's text; the original code had 10e-3 = 0.01
 GROUPS_PER_BATCH = 8            # groups per batch
 SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 draws with replacement
 # regularisers
-REGULARIZERS = ["vanilla", "hofer", "sliding"]  # see regularizers.SCHEDULES (also: terminal_sliding)
+REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also sliding_fixed_beta, ramp, center, terminal_sliding (regularizers.py)
 METRIC = "l1"                   # distance of the persistence: l1, l2 or linf
-LAMBDA = 0.1                    # weight λ of the topological loss (hofer), λmax (sliding)
+LAMBDAS = [0.1]                 # weight λ of the penalty (hofer), λmax of the ramped ones (several = a sweep)
 HOFER_BETAS = [4.0]             # hofer's β: best mean of 0.5,1,2,4,8 on held-out splits 10-11 (results/mnist-250-beta-sweep)
-SLIDING_BETA0 = 1.1             # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E
+SLIDING_BETA0S = [1.1]          # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E (several = a sweep)
 # runs, logs, output
 SEED = 0                        # run seed = 1000·SEED + split, shared by all regularisers of a split
 EVAL_EPOCHS = 40                # evaluate test accuracy + collapse at ~this many log-spaced epochs, plus the last
 EVAL_TEST_EVERY_EPOCH = False   # test accuracy every epoch (costs about as much as training on a CPU)
 EVAL_BATCH = 2000               # test images per forward pass
+VAL_SIZE = 10_000               # training images outside every split, scored as val_acc to choose hyperparameters by
 CKPT_EVERY = 10                 # checkpoint every this many epochs (and at the end)
 OUT_DIR = ""                    # "" → results/<dataset>-<size>/
 DEVICE = ""                     # "" → cuda if available, else cpu
 THREADS = 0                     # CPU threads (0 = torch's default); use 1 per process when running several
 PROGRESS = True                 # progress bars
 REPORT_ONLY = False             # only regenerate table.md and the figures from the logs in OUT_DIR
+PAIR_WITH = []                  # other results folders whose runs the report pairs with these by (split, seed)
 
 if __name__ == "__main__":
     import experiment

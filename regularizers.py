@@ -249,6 +249,43 @@ class TopologicalLoss(nn.Module):
         return f"beta={self._beta}, metric={self.metric!r}"
 
 
+class CenterLoss(nn.Module):
+    """Contraction of each group toward its centroid: the non-topological control of the `ramp` schedule.
+
+    For latent codes arranged as G groups of n same-class samples, z_gi, with group means
+    z̄_g = (1/n) Σ_i z_gi,
+
+        L_center = (1/G) Σ_g Σ_i ‖z_gi − z̄_g‖_p
+
+    (sum over the n codes, mean over groups), with the same norm as the persistence. Where
+    `TopologicalLoss` with β = 0 pulls each code toward its spanning-tree neighbours, this pulls it
+    toward the group mean; both are zero exactly when a group is one point. A code equal to its
+    group mean gets the zero subgradient of the norm, so a group of identical codes gives a zero,
+    not NaN, gradient.
+
+    Parameters
+    ----------
+    metric : {"l2", "l1", "linf"}
+        Norm of the differences.
+    """
+
+    def __init__(self, metric="l2"):
+        super().__init__()
+        self.p = _check_metric(metric)
+        self.metric = metric
+
+    def forward(self, latent, beta=None):
+        """Loss of latent codes (G, n, d); `beta` is accepted for a common call with `TopologicalLoss` and unused."""
+        if not torch.is_tensor(latent) or latent.dim() != 3:
+            shape = tuple(latent.shape) if torch.is_tensor(latent) else type(latent).__name__
+            raise ValueError(f"latent must have shape (G, n, d), got {shape}")
+        u = latent - latent.mean(1, keepdim=True)                                       # (G, n, d)
+        return torch.linalg.vector_norm(u, ord=self.p, dim=-1).sum(1).mean()
+
+    def extra_repr(self):
+        return f"metric={self.metric!r}"
+
+
 # --------------------------------------------------------------------------------------------------
 # Schedules: training progress -> (λ, β). The training loss is  L = L_CE + λ · L_top(β).
 
@@ -258,7 +295,9 @@ class Schedule:
 
     Progress is per epoch: in epoch e = 1 … E, t = e / E, constant within the epoch, so the last
     epoch has t = 1. A new schedule overrides `at(t)` (and, if it reacts to
-    training, `end_epoch`, `state_dict` and `load_state_dict`), then is added to `SCHEDULES`.
+    training, `end_epoch`, `state_dict` and `load_state_dict`), sets `loss` (the penalty λ weighs)
+    and `params` (which of lam, beta, beta0 change what it computes), then is added to `SCHEDULES`.
+    The first line of its docstring is its description in error messages.
 
     Parameters
     ----------
@@ -271,6 +310,9 @@ class Schedule:
     beta0 : float
         Initial β of the sliding schedules, ≥ 0.
     """
+
+    loss = "topological"  # the penalty λ weighs: a key of LOSSES
+    params = ("lam", "beta", "beta0")  # the arguments that change what the schedule computes
 
     def __init__(self, epochs, lam=0.1, beta=0.5, beta0=1.1):
         if int(epochs) != epochs or epochs < 1:
@@ -313,21 +355,25 @@ class Schedule:
 
 
 class Vanilla(Schedule):
-    """No topological term: λ = 0 (β reported as 0). Same batches as the others (paired runs)."""
+    """Cross-entropy only: λ = 0 (β reported as 0). Same batches as the others (paired runs)."""
+
+    params = ()
 
     def at(self, t):
         return 0.0, 0.0
 
 
 class Hofer(Schedule):
-    """Hofer et al.'s setting: constant λ = lam and constant β = beta."""
+    """Hofer et al.'s topological densification: constant λ = lam and constant β = beta."""
+
+    params = ("lam", "beta")
 
     def at(self, t):
         return self.lam, self.beta
 
 
 class Sliding(Schedule):
-    """λ rises linearly while β decays to 0:  λ = lam · t,  β = beta0 · √(1 − t).
+    """This project's schedule: λ rises linearly while β decays to 0, λ = lam · t, β = beta0 · √(1 − t).
 
     Early in training the topological term has little weight. Late, with β near 0, the loss
     Σ_k |d_k − β| ≈ Σ_k d_k is the total length of each group's spanning tree, so it pulls every
@@ -336,8 +382,45 @@ class Sliding(Schedule):
     spread apart. In the last epoch (t = 1) β = 0 and only the contraction remains.
     """
 
+    params = ("lam", "beta0")
+
     def at(self, t):
         return self.lam * t, self.beta0 * math.sqrt(max(0.0, 1.0 - t))
+
+
+class SlidingFixedBeta(Schedule):
+    """Ablation of sliding without the β decay: λ = lam · t, β = beta0 throughout.
+
+    Deaths above β0 are pulled down and deaths below it pushed up for the whole run, as in `Hofer`,
+    but with sliding's ramp of λ: the contrast with `Sliding` isolates the decay of β.
+    """
+
+    params = ("lam", "beta0")
+
+    def at(self, t):
+        return self.lam * t, self.beta0
+
+
+class Ramp(Schedule):
+    """Ablation of sliding without repulsion: λ = lam · t, β = 0, so L_top is each group's spanning-tree length.
+
+    A pure contraction of every group along its minimum spanning tree; no death is ever pushed up.
+    """
+
+    params = ("lam",)
+
+    def at(self, t):
+        return self.lam * t, 0.0
+
+
+class Center(Ramp):
+    """Non-topological control of ramp: λ = lam · t on the distance of each code to its group mean.
+
+    The same ramp of λ as `Ramp`, with `CenterLoss` in place of the persistence: the contrast
+    `Ramp` − `Center` asks whether contracting along the tree matters, or any contraction would do.
+    """
+
+    loss = "center"
 
 
 class TerminalSliding(Sliding):
@@ -374,11 +457,25 @@ class TerminalSliding(Sliding):
         self.switch_epoch = None if s is None else self._check_epoch(s)
 
 
-SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "terminal_sliding": TerminalSliding}
+SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "terminal_sliding": TerminalSliding,
+             "sliding_fixed_beta": SlidingFixedBeta, "ramp": Ramp, "center": Center}
+LOSSES = {"topological": TopologicalLoss, "center": CenterLoss}  # the penalty of each schedule, by `Schedule.loss`
+
+
+def describe(names=None) -> str:
+    """One line per regulariser (all of `SCHEDULES` by default): its name and the first line of its docstring."""
+    return "\n".join(f"  {name}: {SCHEDULES[name].__doc__.strip().splitlines()[0]}" for name in (names or SCHEDULES))
 
 
 def make_schedule(name, epochs, lam=0.1, beta=0.5, beta0=1.1):
     """Build the schedule `name` (a key of `SCHEDULES`); see `Schedule` for the arguments."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
+        raise ValueError(f"unknown schedule {name!r}; choose one of:\n{describe()}")
     return SCHEDULES[name](epochs, lam=lam, beta=beta, beta0=beta0)
+
+
+def make_loss(name, metric="l2"):
+    """The penalty that schedule `name` weighs with λ, as a module called `loss(latent (G, n, d), beta=β)`."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose one of:\n{describe()}")
+    return LOSSES[SCHEDULES[name].loss](metric=metric)

@@ -1,6 +1,7 @@
 """Results table and figures, generated from the run logs and nothing else.
 
     python report.py results/mnist-250        # or: python mnist_top.py --REPORT_ONLY=True
+    python report.py results/mnist-250-ablations --PAIR_WITH=results/mnist-250   # also pair with another folder
 
 Reads `runs/*/{config,final}.json` and `log.jsonl`, writes `table.md`, `accuracy.png`, `collapse.png`
 and `deaths.png` beside them (and `sweep.png` where several hofer β were run). Runs are grouped by
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from runs import LEGACY_LAMBDA, run_differences, run_settings
+
 # MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
 # et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.
 PUBLISHED = {("mnist", 250): {"vanilla": (92.53, 0.76), "hofer": (94.10, 0.30), "sliding": (94.24, 0.47)}}
@@ -23,17 +26,21 @@ COLLAPSE_COLUMNS = [("nc1", "NC1"), ("etf_distance_means", "ETF dist. means"),
                     ("etf_distance_classifiers", "ETF dist. W"), ("nc3_self_duality", "NC3 self-duality"),
                     ("nc4_ncc_mismatch", "NCC mismatch")]
 CLASSIFIER_ONLY = {"etf_distance_classifiers"}
-HELD_OUT_SPLITS = range(10, 20)  # the scripts' convention: splits 10-19 are for choosing hofer's β, 0-9 are reported
-ORDER = {"vanilla": 0, "hofer": 1, "sliding": 2}
+HELD_OUT_SPLITS = range(10, 20)  # the scripts' convention: splits 10-19 are for choosing hyperparameters, 0-9 reported
+ORDER = {"vanilla": 0, "hofer": 1, "sliding": 2, "sliding_fixed_beta": 3, "ramp": 4, "center": 5, "terminal_sliding": 6}
+CONTRASTS_FILE = "contrasts.json"  # comparisons named before the runs finish: {"contrasts": [{"name", "a", "b"}, ...]}
+NO_DIFFERENCE = 0.5  # % points: "no difference" only when the whole 95 % CI of a paired difference lies within ±this
 
 
-def load_runs(out: Path) -> list[dict]:
-    """Every run folder under `out/runs`, with its config, log lines and final (or diverged) record."""
+def load_runs(out: Path, prefix: str = "") -> list[dict]:
+    """Every run folder under `out/runs`, with its config, log lines and final (or diverged) record; `prefix`
+    names the folder in the labels of runs paired from another results folder."""
     runs = []
     for folder in sorted((Path(out) / "runs").glob("*/")):
         if not (folder / "config.json").exists():
             continue
         r = json.loads((folder / "config.json").read_text())
+        r["prefix"] = prefix
         r["log"] = _read_log(folder / "log.jsonl")
         for kind in ("final", "diverged"):
             f = folder / f"{kind}.json"
@@ -53,18 +60,75 @@ def _read_log(path: Path) -> list[dict]:
     return lines
 
 
-def group_label(run: dict, many_lrs: bool) -> str:
-    reg, beta, lr = run["regularizer"], run["beta"], run["lr"]
-    label = {"vanilla": "vanilla", "hofer": f"hofer β={beta:g}"}.get(reg, f"{reg} β0={beta:g}")
-    return label + (f" lr={lr:g}" if many_lrs else "")
+def group_label(r: dict, many_lrs: bool) -> str:
+    """`hofer β=4`, `sliding β0=1.1`, `ramp λ=0.03`: the regulariser and the parameters it uses (λ only where it
+    is not LEGACY_LAMBDA or the regulariser has no β), prefixed by the folder of a paired-in run."""
+    s = run_settings(r["run"], r["config"])
+    label = r["run"]["regularizer"]
+    label += f" β={s['beta']:g}" if s["beta"] is not None else f" β0={s['beta0']:g}" if s["beta0"] is not None else ""
+    if s["lam"] is not None and (s["lam"] != LEGACY_LAMBDA or s["beta"] is None and s["beta0"] is None):
+        label += f" λ={s['lam']:g}"
+    label += f" lr={s['lr']:g}" if many_lrs else ""
+    return f"{r['prefix']}: {label}" if r.get("prefix") else label
+
+
+def _sort_key(r: dict) -> tuple:
+    s = run_settings(r["run"], r["config"])
+    return (r.get("prefix", ""), ORDER.get(r["run"]["regularizer"], 9), r["run"]["regularizer"],
+            *(-1 if s[k] is None else s[k] for k in ("beta", "beta0", "lam", "lr")))
 
 
 def grouped(runs: list[dict]) -> dict[str, list[dict]]:
     many_lrs = len({r["run"]["lr"] for r in runs}) > 1
     groups = defaultdict(list)
-    for r in sorted(runs, key=lambda r: (ORDER.get(r["run"]["regularizer"], 9), r["run"]["beta"], r["run"]["lr"])):
-        groups[group_label(r["run"], many_lrs)].append(r)
+    for r in sorted(runs, key=_sort_key):
+        groups[group_label(r, many_lrs)].append(r)
     return groups
+
+
+def pair_key(r: dict) -> tuple[int, int]:
+    """Runs pair when they share the split and the seed: the same training images, initialisation and batches."""
+    return r["run"]["split"], r["seed"]
+
+
+def ci95(n: int, mean: float, std: float) -> tuple[float, float]:
+    """95 % confidence interval of a mean from n paired differences (Student's t, n − 1 degrees of freedom)."""
+    if n < 2 or not np.isfinite(std):
+        return float("nan"), float("nan")
+    h = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)
+    return mean - h, mean + h
+
+
+def holm(p_values) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok])]
+    adj, running = np.full(p.shape, np.nan), 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (len(order) - i) * p[k]))
+        adj[k] = running
+    return adj.tolist()
+
+
+def verdict(lo: float, hi: float) -> str:
+    """What a paired difference's 95 % CI lets one say: no difference only when it lies within ±NO_DIFFERENCE."""
+    if not np.isfinite(lo):
+        return "not resolved (too few pairs)"
+    if -NO_DIFFERENCE <= lo and hi <= NO_DIFFERENCE:
+        return f"no difference (CI within ±{NO_DIFFERENCE:g})"
+    return "A better" if lo > 0 else "B better" if hi < 0 else "not resolved (CI spans 0)"
+
+
+def _differs_in(ra: list[dict], rb: list[dict]) -> str:
+    """The settings (other than the regulariser) in which the paired runs of two groups differ."""
+    by_key = {pair_key(r): r for r in rb}
+    found = {}
+    for r in ra:
+        if pair_key(r) in by_key:
+            for k, (x, y) in run_differences(r, by_key[pair_key(r)]).items():
+                found.setdefault(k, set()).add((json.dumps(x), json.dumps(y)))
+    return ", ".join(f"{k} " + " / ".join(f"{x}→{y}" for x, y in sorted(v)) for k, v in sorted(found.items())) or "–"
 
 
 def mean_std(values) -> str:
@@ -73,7 +137,8 @@ def mean_std(values) -> str:
 
 
 def paired_tests(a: dict, b: dict) -> tuple[int, float, float, float, float]:
-    """n, mean and std of the differences a − b over shared splits (in % points), t-test p, Wilcoxon p."""
+    """n, mean and std of the differences a − b over shared keys (splits, or (split, seed); in % points),
+    paired t-test p, Wilcoxon signed-rank p."""
     shared = sorted(set(a) & set(b))
     d = np.array([a[s] - b[s] for s in shared]) * 100
     if d.size < 2:
@@ -89,7 +154,9 @@ def paired_tests(a: dict, b: dict) -> tuple[int, float, float, float, float]:
     return d.size, float(d.mean()), float(d.std(ddof=1)), float(t_p), float(w_p)
 
 
-def write_table(out: Path, runs: list[dict]) -> Path:
+def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path:
+    """table.md: the runs of `out` by regulariser, sweeps, paired comparisons (also with `paired_in`, the
+    finished runs of other folders, by (split, seed)), pre-registered contrasts, collapse and provenance."""
     finished = [r for r in runs if r["final"]]
     groups = grouped(finished)
     cfg = (finished or runs)[0]["config"]
@@ -98,14 +165,16 @@ def write_table(out: Path, runs: list[dict]) -> Path:
          f"Generated by `report.py` from the logs in `runs/` ({len(finished)} finished runs, "
          f"{sum(1 for r in runs if r['diverged'])} diverged, {len(runs) - len(finished)} not finished). "
          "Accuracy in %, final epoch, mean ± std (ddof 1) over splits.", "",
-         "| regulariser | splits | test accuracy | published | train accuracy | epoch train acc. first 100 % |",
-         "|---|---|---|---|---|---|"]
+         "| regulariser | splits | test accuracy | published | validation accuracy | train accuracy | "
+         "epoch train acc. first 100 % |", "|---|---|---|---|---|---|---|"]
     for label, rs in groups.items():
         pub = published.get(rs[0]["run"]["regularizer"])
         tpt = [r["final"]["tpt_epoch"] for r in rs if r["final"]["tpt_epoch"] is not None]
+        val = [100 * v for v in map(final_val_acc, rs) if v is not None]
         L.append(f"| {label} | {len(rs)} ({', '.join(str(r['run']['split']) for r in rs)}) | "
                  f"{mean_std([100 * r['final']['test_acc'] for r in rs])} | "
                  f"{f'{pub[0]:.2f} ± {pub[1]:.2f}' if pub else '–'} | "
+                 f"{mean_std(val) + (f' ({len(val)} runs)' if len(val) < len(rs) else '') if val else '–'} | "
                  f"{mean_std([100 * r['final']['train_acc'] for r in rs])} | "
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
     if len({tuple(r["run"]["split"] for r in rs) for rs in groups.values()}) > 1:
@@ -114,33 +183,11 @@ def write_table(out: Path, runs: list[dict]) -> Path:
                   if len({json.dumps(r["config"].get(k)) for r in finished}) > 1)
     if keys:
         L += ["", f"**Warning: these runs differ in {', '.join(keys)}**; they are not paired comparisons."]
-    sweep = beta_sweep(finished)
-    if sweep:
-        betas, splits, acc = sweep
-        mean = acc.mean(1)
-        held_out = is_held_out(splits)
-        L += ["", f"## hofer's β {'sweep' if held_out else 'values'}: test accuracy (%) on the {len(splits)} splits "
-                  "every β finished", "",
-              "| β | " + " | ".join(f"split {sp}" for sp in splits) + " | mean ± std |",
-              "|---|" + "---|" * (len(splits) + 1)]
-        for b, row in zip(betas, acc):
-            best = " (best)" if held_out and b == betas[mean.argmax()] else ""
-            L.append(f"| {b:g}{best} | " + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} |")
-        L += ["", f"Best mean on these held-out splits: β = {betas[mean.argmax()]:g}; run only that β on the reported "
-                  "splits." if held_out else
-              "These include reported splits (0–9): β is chosen on the held-out splits 10–19, not here (picking "
-              "the best row would select on the very splits being reported)."]
-    L += ["", "## Paired comparisons (same split ⇒ same initialisation and batches)", "",
-          "| A − B | pairs | mean difference (% points) | std | A better on | paired t-test p | Wilcoxon signed-rank p |",
-          "|---|---|---|---|---|---|---|"]
-    accs = {k: {r["run"]["split"]: r["final"]["test_acc"] for r in v} for k, v in groups.items()}
-    keys = list(groups)
-    for i, a in enumerate(keys):
-        for b in keys[:i]:
-            n, m, s, tp, wp = paired_tests(accs[a], accs[b])
-            if n:
-                wins = sum(accs[a][sp] > accs[b][sp] for sp in set(accs[a]) & set(accs[b]))
-                L.append(f"| {a} − {b} | {n} | {m:+.2f} | {s:.2f} | {wins} of {n} | {tp:.3g} | {wp:.3g} |")
+    for sw in sweeps(finished):
+        L += sweep_table(sw)
+    others = grouped(list(paired_in))
+    L += paired_section(groups, others)
+    L += contrasts_section(out, {**groups, **others})
     for where in ("train", "test"):
         # the classifier's own geometry does not depend on the data: shown with the train set only
         cols = [(k, h) for k, h in COLLAPSE_COLUMNS if where == "train" or k not in CLASSIFIER_ONLY]
@@ -190,22 +237,149 @@ def trajectory_tables(groups: dict[str, list[dict]], near=(3, 10, 30, 100, 200))
     return L
 
 
+def final_val_acc(r: dict):
+    """Validation accuracy at the end of a run (None for runs from before validation sets were logged)."""
+    v = r["final"].get("val_acc")
+    return v if v is not None else next((l["val_acc"] for l in reversed(r["log"]) if "val_acc" in l), None)
+
+
+SWEPT = {"beta": "β", "beta0": "β0", "lam": "λ"}  # run_settings keys that a study may sweep, and their symbols
+
+
+def sweeps(finished: list[dict]) -> list[dict]:
+    """Every sweep among the finished runs: one regulariser and learning rate, one parameter (β, β0 or λ) taking
+    several values while the others stay fixed, on the splits where every value finished (so that means compare
+    like with like). Each: dict(reg, param, values, fixed, splits, test[value, split], val[value, split] or None)."""
+    out = []
+    by_reg = defaultdict(list)
+    for r in finished:
+        by_reg[r["run"]["regularizer"], r["run"]["lr"]].append((run_settings(r["run"], r["config"]), r))
+    for (reg, lr), items in sorted(by_reg.items()):
+        for param in SWEPT:
+            if len({s[param] for s, _ in items}) < 2:
+                continue
+            rest = [k for k in SWEPT if k != param]
+            for fixed in sorted({tuple(s[k] for k in rest) for s, _ in items}, key=str):
+                runs = {(s[param], r["run"]["split"]): r for s, r in items if tuple(s[k] for k in rest) == fixed}
+                values = sorted({v for v, _ in runs})
+                splits = sorted(sp for sp in {sp for _, sp in runs} if all((v, sp) in runs for v in values))
+                if len(values) < 2 or not splits:
+                    continue
+                test = np.array([[runs[v, sp]["final"]["test_acc"] for sp in splits] for v in values])
+                val = [[final_val_acc(runs[v, sp]) for sp in splits] for v in values]
+                out.append(dict(reg=reg, lr=lr, param=param, values=values, splits=splits, test=test,
+                                dataset=items[0][1]["config"]["DATASET"],
+                                fixed={k: f for k, f in zip(rest, fixed) if f is not None},
+                                val=None if any(a is None for row in val for a in row) else np.array(val)))
+    return out
+
+
 def beta_sweep(finished: list[dict]):
-    """(βs, splits, accuracy[β, split]) of hofer runs when several β share a learning rate and at least one split,
-    restricted to the splits where every β finished (so that means compare like with like); else None."""
-    hofer = [r for r in finished if r["run"]["regularizer"] == "hofer"]
-    if len({r["run"]["lr"] for r in hofer}) != 1 or len({r["run"]["beta"] for r in hofer}) < 2:
-        return None
-    acc = {(r["run"]["beta"], r["run"]["split"]): r["final"]["test_acc"] for r in hofer}
-    betas = sorted({b for b, _ in acc})
-    splits = sorted(s for s in {s for _, s in acc} if all((b, s) in acc for b in betas))
-    if not splits:
-        return None
-    return betas, splits, np.array([[acc[b, s] for s in splits] for b in betas])
+    """(βs, splits, accuracy[β, split]) of hofer's β sweep, if there is one (see `sweeps`); else None."""
+    sw = next((sw for sw in sweeps(finished) if sw["reg"] == "hofer" and sw["param"] == "beta"), None)
+    return (sw["values"], sw["splits"], sw["test"]) if sw else None
+
+
+def script_default(dataset: str, param: str):
+    """The entry script's default for a swept parameter (the value a sweep has to beat), or None."""
+    import mnist_top
+    import svhn_top
+    script = svhn_top if dataset == "SVHN" else mnist_top
+    name = {"beta": "HOFER_BETAS", "beta0": "SLIDING_BETA0S", "lam": "LAMBDAS"}[param]
+    return getattr(script, name)[0]
+
+
+def choose(values: list, acc: np.ndarray, default) -> tuple[object, str]:
+    """The held-out choice among `values` from accuracies acc[value, split]: the best mean, except that the default
+    (when swept) stays unless the best beats it by more than one paired standard error of their difference."""
+    best = int(acc.mean(1).argmax())
+    if default not in values or values[best] == default:
+        return values[best], "best mean"
+    d = 100 * (acc[best] - acc[values.index(default)])
+    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("inf")
+    if d.mean() > se:
+        return values[best], f"beats the default {default:g} by {d.mean():.2f} > one paired SE ({se:.2f}) points"
+    return default, f"the default: {values[best]:g} is {d.mean():+.2f} points, within one paired SE ({se:.2f})"
+
+
+def sweep_table(sw: dict) -> list[str]:
+    sym, held_out = SWEPT[sw["param"]], is_held_out(sw["splits"])
+    fixed = ", ".join(f"{SWEPT[k]}={v:g}" for k, v in sw["fixed"].items())
+    by = "validation" if sw["val"] is not None else "test"
+    L = ["", f"## {sw['reg']}'s {sym} {'sweep' if held_out else 'values'}"
+             f"{f' ({fixed})' if fixed else ''}: final accuracy (%) on the {len(sw['splits'])} splits every "
+             f"{sym} finished", "",
+         f"| {sym} | " + " | ".join(f"test, split {sp}" for sp in sw["splits"]) + " | test mean ± std | "
+         "validation mean ± std |", "|---|" + "---|" * (len(sw["splits"]) + 2)]
+    acc = sw["val"] if sw["val"] is not None else sw["test"]
+    choice, why = choose(sw["values"], acc, script_default(sw["dataset"], sw["param"]))
+    for v, row, vrow in zip(sw["values"], sw["test"], sw["val"] if sw["val"] is not None else [None] * len(sw["values"])):
+        mark = " (held-out choice)" if held_out and v == choice else ""
+        L.append(f"| {v:g}{mark} | " + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} | "
+                 f"{mean_std(100 * vrow) if vrow is not None else '–'} |")
+    if held_out:
+        L += ["", f"Held-out choice by {by} accuracy: {sym} = {choice:g} ({why})."
+              + ("" if by == "validation" else " These runs log no validation accuracy, so the choice uses the "
+                                               "test images: kept for the record, not for new choices.")]
+    else:
+        L += ["", f"These include reported splits (0–9): {sym} is chosen on the held-out splits 10–19, not here "
+                  "(picking the best row would select on the very splits being reported)."]
+    return L
+
+
+def paired_section(groups: dict, others: dict) -> list[str]:
+    """Paired comparisons: every two groups of this folder, then each group of this folder against each group
+    paired in from other folders; each with its 95 % CI and the settings in which the paired runs differ."""
+    accs = {k: {pair_key(r): r["final"]["test_acc"] for r in v} for k, v in {**groups, **others}.items()}
+    L = ["", "## Paired comparisons (same split and seed ⇒ same images, initialisation and batches)", "",
+         "| A − B | pairs | mean difference (% points) | 95 % CI | std | A better on | paired t-test p | "
+         "Wilcoxon signed-rank p | runs also differ in |", "|---|---|---|---|---|---|---|---|---|"]
+    keys = list(groups)
+    rows = [(a, b) for i, a in enumerate(keys) for b in keys[:i]] + [(a, b) for a in keys for b in others]
+    for a, b in rows:
+        n, m, s, tp, wp = paired_tests(accs[a], accs[b])
+        if n:
+            lo, hi = ci95(n, m, s)
+            wins = sum(accs[a][k] > accs[b][k] for k in set(accs[a]) & set(accs[b]))
+            ci = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "–"
+            L.append(f"| {a} − {b} | {n} | {m:+.2f} | {ci} | {s:.2f} | {wins} of {n} | {tp:.3g} | {wp:.3g} | "
+                     f"{_differs_in({**groups, **others}[a], {**groups, **others}[b])} |")
+    return L
+
+
+def contrasts_section(out: Path, groups: dict) -> list[str]:
+    """The contrasts named in OUT/contrasts.json before the runs finished, each a paired difference A − B with its
+    95 % CI, t-test and Wilcoxon p, both Holm-corrected over the contrasts, and what the CI lets one say."""
+    path = Path(out) / CONTRASTS_FILE
+    if not path.exists():
+        return []
+    spec = json.loads(path.read_text())
+    accs = {k: {pair_key(r): r["final"]["test_acc"] for r in v} for k, v in groups.items()}
+    rows = []
+    for c in spec["contrasts"]:
+        missing = [g for g in (c["a"], c["b"]) if g not in accs]
+        rows.append((c, missing, paired_tests(accs[c["a"]], accs[c["b"]]) if not missing else None))
+    t_adj = holm([r[2][3] if r[2] else np.nan for r in rows])
+    w_adj = holm([r[2][4] if r[2] else np.nan for r in rows])
+    L = ["", f"## Pre-registered contrasts ({CONTRASTS_FILE}, named before the runs finished)", "",
+         spec.get("note", ""), "",
+         "| contrast | A − B | pairs | mean difference (% points) | 95 % CI | t-test p (Holm) | Wilcoxon p (Holm) | "
+         "verdict |", "|---|---|---|---|---|---|---|---|"]
+    for (c, missing, res), ta, wa in zip(rows, t_adj, w_adj):
+        if missing or not res[0]:
+            L.append(f"| {c['name']} | {c['a']} − {c['b']} | 0 | – | – | – | – | no runs yet of "
+                     f"{', '.join(missing) or 'both on a shared split'} |")
+            continue
+        n, m, s, tp, wp = res
+        lo, hi = ci95(n, m, s)
+        ci = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "–"
+        L.append(f"| {c['name']} | {c['a']} − {c['b']} | {n} | {m:+.2f} | {ci} | {tp:.3g} ({ta:.3g}) | "
+                 f"{wp:.3g} ({wa:.3g}) | {verdict(lo, hi)} |")
+    return L
 
 
 def is_held_out(splits) -> bool:
-    """Whether a β comparison uses only held-out splits, where picking the best β is legitimate."""
+    """Whether a comparison uses only held-out splits, where picking the best value is legitimate."""
     return all(sp in HELD_OUT_SPLITS for sp in splits)
 
 
@@ -314,25 +488,29 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     fig.suptitle("0-dim Vietoris–Rips death times of each class's latent codes (run metric)", fontsize=9)
     paths.append(_save(fig, Path(out) / "deaths.png"))
 
-    sweep = beta_sweep(finished)
-    if sweep:
-        betas, splits, acc = sweep
+    for sw in sweeps(finished):
         fig, ax = plt.subplots(figsize=(5, 3.6))
-        for s, col in zip(splits, 100 * acc.T):
-            ax.plot(betas, col, "o-", color="0.7", lw=0.8, ms=3)
-        ax.errorbar(betas, 100 * acc.mean(1), yerr=100 * acc.std(1, ddof=1) if len(splits) > 1 else None,
-                    fmt="o-", color="C1", lw=2, capsize=3, label=f"mean ± std over {len(splits)} splits")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(betas, [f"{b:g}" for b in betas])
-        ax.minorticks_off()
-        ax.set_xlabel("β")
-        ax.set_ylabel("test accuracy (%)")
-        held_out = is_held_out(splits)
-        ax.set_title(f"hofer's β {'sweep' if held_out else 'values'}, final test accuracy (grey: one split each; splits "
-                     f"{', '.join(map(str, splits))})", fontsize=9)
+        sym = SWEPT[sw["param"]]
+        for col in 100 * sw["test"].T:
+            ax.plot(sw["values"], col, "o-", color="0.7", lw=0.8, ms=3)
+        for acc, name, color in ((sw["test"], "test", "C1"), (sw["val"], "validation", "C0")):
+            if acc is not None:
+                ax.errorbar(sw["values"], 100 * acc.mean(1), yerr=100 * acc.std(1, ddof=1) if len(sw["splits"]) > 1
+                            else None, fmt="o-", color=color, lw=2, capsize=3,
+                            label=f"{name}: mean ± std over {len(sw['splits'])} splits")
+        positive = min(sw["values"]) > 0
+        if positive:
+            ax.set_xscale("log", base=2)
+            ax.minorticks_off()
+        ax.set_xticks(sw["values"], [f"{b:g}" for b in sw["values"]])
+        ax.set_xlabel(sym)
+        ax.set_ylabel("final accuracy (%)")
+        ax.set_title(f"{sw['reg']}'s {sym} {'sweep' if is_held_out(sw['splits']) else 'values'} (grey: test, one split "
+                     f"each; splits {', '.join(map(str, sw['splits']))})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        paths.append(_save(fig, Path(out) / "sweep.png"))
+        name = "sweep.png" if (sw["reg"], sw["param"]) == ("hofer", "beta") else f"sweep_{sw['reg']}_{sw['param']}.png"
+        paths.append(_save(fig, Path(out) / name))
     return paths
 
 
@@ -346,17 +524,28 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def write_report(out: Path) -> str:
-    """Table and figures for every run under `out`; returns a one-line summary."""
+def write_report(out: Path, pair_with=()) -> str:
+    """Table and figures for every run under `out`, paired also with the finished runs of the folders `pair_with`;
+    returns a one-line summary."""
     runs = load_runs(out)
     if not runs:
         return f"report: no runs under {out}"
-    table = write_table(out, runs) if any(r["final"] for r in runs) else None
+    paired_in = [r for other in pair_with if other for r in load_runs(Path(other), prefix=Path(other).name)
+                 if r["final"]]
+    table = write_table(out, runs, paired_in) if any(r["final"] for r in runs) else None
     figs = write_figures(out, runs) if any(r["log"] for r in runs) else []
     return f"report: {table or 'no finished run yet, no table'}; figures: {', '.join(p.name for p in figs) or 'none'}"
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python report.py RESULTS_DIR   (for example results/mnist-250)")
-    print(write_report(Path(sys.argv[1])))
+    args = sys.argv[1:]
+    pair = [a.split("=", 1)[1] for a in args if a.startswith("--PAIR_WITH=")]
+    rest = [a for a in args if not a.startswith("--PAIR_WITH=")]
+    if len(rest) != 1:
+        sys.exit("usage: python report.py RESULTS_DIR [--PAIR_WITH=OTHER_DIR[,OTHER_DIR...]]\n"
+                 "  for example: python report.py results/mnist-250-ablations --PAIR_WITH=results/mnist-250")
+    others = [o for p in pair for o in p.split(",") if o]
+    missing = [o for o in others if not (Path(o) / "runs").is_dir()]
+    if missing:
+        sys.exit(f"--PAIR_WITH: no runs/ folder in {', '.join(missing)}")
+    print(write_report(Path(rest[0]), others))

@@ -6,7 +6,7 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "experiment", "report"],
+    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "runs", "experiment", "report"],
     install_requires=[
         "torch>=2.1,<3",
         "torchvision>=0.16",

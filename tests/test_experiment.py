@@ -12,7 +12,7 @@ import svhn_top
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--DATASET=KMNIST", "--TRAIN_SIZE=120", "--EPOCHS=4", "--SPLITS=0", "--GROUPS_PER_BATCH=4",
-        "--SAMPLES_PER_GROUP=8", "--EVAL_EPOCHS=3", "--CKPT_EVERY=2", "--PROGRESS=false"]
+        "--SAMPLES_PER_GROUP=8", "--EVAL_EPOCHS=3", "--CKPT_EVERY=2", "--PROGRESS=false", "--VAL_SIZE=200"]
 
 
 def constants(module) -> dict:
@@ -60,7 +60,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
 def test_svhn_script_end_to_end_on_generated_mat_files(svhn_root, tmp_path):
     out = tmp_path / "out"
     argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={out}", "--TRAIN_SIZE=40", "--EPOCHS=1", "--SPLITS=0",
-            "--GROUPS_PER_BATCH=2", "--SAMPLES_PER_GROUP=4", "--EVAL_EPOCHS=1", "--PROGRESS=false",
+            "--GROUPS_PER_BATCH=2", "--SAMPLES_PER_GROUP=4", "--EVAL_EPOCHS=1", "--PROGRESS=false", "--VAL_SIZE=40",
             "--REGULARIZERS=vanilla,sliding"]
     assert experiment.main(constants(svhn_top), argv) == 0
     for name in ("vanilla_lr0.03_split00", "sliding_beta1_lr0.03_split00"):
@@ -106,7 +106,7 @@ def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(
 
 @pytest.mark.parametrize("arg, msg", [("--HOFER_BETAS=-0.5", "HOFER_BETAS"), ("--SAMPLES_PER_GROUP=1", "SAMPLES_PER_GROUP"),
                                       ("--REGULARIZERS=vanilla,topo", "topo"), ("--DATASET=CIFAR", "supported"),
-                                      ("--GROUPS_PER_BATCH=500", "GROUPS_PER_BATCH"), ("--SLIDING_BETA0=-1", "SLIDING_BETA0"),
+                                      ("--GROUPS_PER_BATCH=500", "GROUPS_PER_BATCH"), ("--SLIDING_BETA0S=-1", "SLIDING_BETA0S"),
                                       ("--EPOCHS=ten", "EPOCHS"), ("--METRIC=l3", "METRIC"),
                                       ("--SPLITS=0-2,1", "twice"), ("--MODEL=ResNet", "MODEL")])
 def test_a_bad_constant_fails_before_training(arg, msg, tmp_path, capsys):
@@ -152,10 +152,10 @@ def test_missing_data_is_reported_before_training(tmp_path, capsys):
 
 def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, tmp_path, capsys):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla,hofer",
-                   "--HOFER_BETAS=0", "--LAMBDA=1e30"]
+                   "--HOFER_BETAS=0", "--LAMBDAS=1e30"]
     assert experiment.main(constants(mnist_top), argv) == 1                        # a run did not finish
     diverged = list((tmp_path / "runs").glob("*/diverged.json"))
-    assert [p.parent.name for p in diverged] == ["hofer_beta0_lr0.1_split00"]
+    assert [p.parent.name for p in diverged] == ["hofer_beta0_lam1e+30_lr0.1_split00"]
     assert (tmp_path / "runs" / "vanilla_lr0.1_split00" / "final.json").exists()
     msg = json.loads(diverged[0].read_text())["message"]
     assert "non-finite loss in epoch" in msg and "checkpoint" in msg
@@ -182,7 +182,8 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
             return torch.zeros(x.shape[0], 128)
 
     model.latent = Collapsed()
-    out = experiment.evaluate(model, train, train.x, y, "l1", 4, with_test=True, batch=16)
+    held = dict(x_test=train.x, y_test=y, x_val=train.x[:0], y_val=y[:0])
+    out = experiment.evaluate(model, train, held, "l1", 4, with_test=True, batch=16)
     assert "error" in out["train"] and "error" in out["test"] and out["death_max"] == [0.0] * 4
     folder = tmp_path / "runs" / "vanilla_lr0.1_split00"
     folder.mkdir(parents=True)
@@ -208,6 +209,7 @@ def test_a_split_out_of_range_fails_before_training(mnist_root, tmp_path, capsys
 
 
 def test_a_model_that_does_not_fit_the_images_fails_before_training(svhn_root, tmp_path, capsys):
-    argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={tmp_path / 'out'}", "--MODEL=SimpleCNN_MNIST", "--TRAIN_SIZE=40"]
+    argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={tmp_path / 'out'}", "--MODEL=SimpleCNN_MNIST", "--TRAIN_SIZE=40",
+            "--VAL_SIZE=0"]
     assert experiment.main(constants(svhn_top), argv) == 2
     assert "does not fit SVHN" in capsys.readouterr().err and not (tmp_path / "out").exists()

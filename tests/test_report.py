@@ -40,9 +40,11 @@ def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path):
     np.testing.assert_allclose(table, [[0.90, 0.92], [0.93, 0.91], [0.89, 0.90]])
     assert "sweep.png" in report.write_report(tmp_path)
     text = (tmp_path / "table.md").read_text()
-    assert "| 2 (best) | 93.00 | 91.00 | 92.00 ± 1.41 |" in text   # mean over 10, 11: 92.0 for β=2 vs 91.0 for β=1
-    assert "Best mean on these held-out splits: β = 2" in text and "split 12" not in text
-    assert "| hofer β=2 − hofer β=1 | 2 | +1.00 | 2.83 | 1 of 2 |" in text           # 93 > 90, 91 < 92
+    assert "| 2 (held-out choice) | 93.00 | 91.00 | 92.00 ± 1.41 | – |" in text   # mean over 10, 11: 92.0 vs 91.0
+    # the default β = 4 is beaten by 2.50 points, more than one paired standard error: std(4, 1)/√2 = 1.50
+    assert "Held-out choice by test accuracy: β = 2 (beats the default 4 by 2.50 > one paired SE (1.50)" in text
+    assert "split 12" not in text
+    assert "| hofer β=2 − hofer β=1 | 2 | +1.00 | [-24.41, +26.41] | 2.83 | 1 of 2 |" in text   # 93 > 90, 91 < 92
     assert (tmp_path / "sweep.png").stat().st_size > 5_000
 
 
@@ -52,7 +54,7 @@ def test_several_betas_on_reported_splits_are_shown_without_a_best(tmp_path):
         fake_run(tmp_path, "hofer", b, 10, a)
     report.write_report(tmp_path)
     text = (tmp_path / "table.md").read_text()
-    assert "hofer's β values" in text and "(best)" not in text and "β is chosen on the held-out splits" in text
+    assert "hofer's β values" in text and "choice" not in text and "β is chosen on the held-out splits" in text
 
 
 @pytest.mark.parametrize("betas", [[2.0], []])

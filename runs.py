@@ -1,0 +1,78 @@
+"""What defines a run: its name, its settings, and how two runs' settings differ.
+
+Shared by `experiment.py` (which plans and checks runs) and `report.py` (which pairs them, also
+across results folders). A run is one (split, regulariser, learning rate, λ, β) of a study; every
+other run-defining setting is the same for all runs of an OUT_DIR and recorded in their config.json.
+"""
+from regularizers import SCHEDULES
+
+# constants that do not change what a run computes (where it runs, how often it logs or saves)
+# (the run-level lists REGULARIZERS, HOFER_BETAS, SLIDING_BETA0S, LAMBDAS, LRS are in each run's name instead)
+NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS",
+                    "LRS", "OUT_DIR", "DEVICE", "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS", "THREADS",
+                    "PAIR_WITH"}
+# what a run-defining setting was before it existed: a config.json written earlier, without the key, means this value
+IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
+                        "VAL_SIZE": 10_000}  # every earlier run used shipped splits, which no validation set changes
+# λ before it became the run-level list LAMBDAS: the one value that run names leave out, so older folders keep theirs
+LEGACY_LAMBDA = 0.1
+
+
+def plan_runs(cfg: dict) -> list[dict]:
+    """All runs, split-major so that an interrupted study still has complete paired comparisons.
+
+    A regulariser is run at every value of the lists of the parameters it uses (`Schedule.params`):
+    λ from LAMBDAS, β from HOFER_BETAS (hofer) or SLIDING_BETA0S (the sliding family). The name holds
+    each of them (λ only where it is not LEGACY_LAMBDA); `beta` and `lam` are None where unused.
+    """
+    runs = []
+    for split in cfg["SPLITS"]:
+        for reg in cfg["REGULARIZERS"]:
+            params = SCHEDULES[reg].params
+            betas = (cfg["HOFER_BETAS"] if "beta" in params else cfg["SLIDING_BETA0S"] if "beta0" in params
+                     else [None])
+            for lr in cfg["LRS"]:
+                for lam in (cfg["LAMBDAS"] if "lam" in params else [None]):
+                    for beta in betas:
+                        name = (reg + (f"_beta{beta:g}" if beta is not None else "")
+                                + (f"_lam{lam:g}" if lam not in (None, LEGACY_LAMBDA) else "")
+                                + f"_lr{lr:g}_split{split:02d}")
+                        runs.append(dict(name=name, regularizer=reg, split=split, lr=lr, beta=beta, lam=lam))
+    return runs
+
+
+def run_settings(run: dict, config: dict) -> dict:
+    """What a run computes with: its learning rate and the schedule's parameters (lam, beta, beta0), None
+    where unused. A run's `beta` is hofer's β or the sliding family's β0; runs written before λ was
+    run-level hold it in config["LAMBDA"], and vanilla runs then held an unused β."""
+    params = SCHEDULES[run["regularizer"]].params
+    values = dict(lam=run.get("lam", config.get("LAMBDA")), beta=run["beta"], beta0=run["beta"])
+    return dict(lr=run["lr"], **{k: v if k in params else None for k, v in values.items()})
+
+
+def setting_differences(old: dict, new: dict) -> dict:
+    """{key: (old, new)} for the run-defining settings in which two configs differ; a key that one of them
+    lacks (written before the setting existed) counts as IMPLIED_WHEN_MISSING, or as no difference."""
+    diff = {}
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, IMPLIED_WHEN_MISSING.get(k)), new.get(k, IMPLIED_WHEN_MISSING.get(k))
+        if k in old and k in new or k in IMPLIED_WHEN_MISSING:
+            if a != b:
+                diff[k] = (a, b)
+    return diff
+
+
+# config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
+LEGACY_RUN_KEYS = {"LAMBDA", "SLIDING_BETA0"}
+
+
+def run_differences(a: dict, b: dict) -> dict:
+    """{setting: (a's, b's)} for everything but the regulariser in which two runs (their config.json)
+    differ and that changes both of them: a setting that one of them does not use (METRIC, λ or β for
+    vanilla; β for ramp) is no difference, and a key missing from an older config counts as its default."""
+    uses = [set(SCHEDULES[r["run"]["regularizer"]].params) for r in (a, b)]
+    skip = set(LEGACY_RUN_KEYS) | (set() if all(uses) else {"METRIC"})  # the metric only enters a penalty
+    diff = {k: v for k, v in setting_differences(a["config"], b["config"]).items() if k not in skip}
+    sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
+    diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})
+    return diff
