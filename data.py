@@ -10,6 +10,7 @@ n − 1 same-class draws with replacement), and `G` groups make a batch. Rows g�
 batch are group g, so latent codes of shape (G·n, d) reshape to (G, n, d) with a `view`.
 """
 import json
+import math
 import os
 import urllib.error
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> t
     root = Path(root)
     folder, files = _expected_files(name, root)
     split = "train" if train else "test"
+    made = next((p for p in [folder, *folder.parents] if p.parent.exists()), folder)  # first folder a download makes
+    existed = made.exists()
     try:
         if name == "SVHN":
             ds = torchvision.datasets.SVHN(str(root), split=split, download=download)
@@ -66,8 +69,16 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> t
             ds = MNIST_FORMAT[name](str(root), train=train, download=download)
             x, y = ds.data.unsqueeze(1), ds.targets  # (N, 1, 28, 28)
     except (RuntimeError, OSError, ValueError, EOFError, urllib.error.URLError) as e:
+        if not existed:  # a failed download attempt leaves no empty folders behind
+            for p in [folder, *folder.parents]:
+                if p == made.parent:
+                    break
+                if p.exists() and not any(p.iterdir()):
+                    p.rmdir()
         present = [f for f in files if (folder / f).exists()]
-        what = ("the files are present but could not be read: one is probably truncated or corrupted; "
+        damaged = _damaged(folder, [f for f in files if split_of(f) == split]) if len(present) == len(files) else []
+        what = (f"{', '.join(damaged)}; delete it and download it again" if damaged else
+                "the files are present but could not be read: one is probably truncated or corrupted; "
                 "delete it and download it again" if len(present) == len(files) else
                 f"missing: {', '.join(f for f in files if f not in present)}"
                 + ("; the download failed (no internet?)" if download else "; DOWNLOAD is off"))
@@ -84,6 +95,31 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> t
 
 
 VALIDATION_SEED = 2020  # one validation set per dataset and size, whatever SEED, split or regulariser
+
+
+def split_of(filename: str) -> str:
+    """Which set a dataset file belongs to: 'train' or 'test' (MNIST's t10k-* files are the test set)."""
+    return "test" if filename.startswith(("t10k", "test")) else "train"
+
+
+def _damaged(folder: Path, files: list[str]) -> list[str]:
+    """'<file> is truncated (N of M bytes)' for each IDX file shorter or longer than its header says; for other
+    formats (SVHN's .mat), the files of the set being read, as the likely culprits."""
+    found = []
+    for f in files:
+        path = folder / f
+        head = path.read_bytes()[:4 + 4 * 4] if path.exists() else b""
+        if f.endswith(".mat") or len(head) < 4:
+            found.append(f"{f} could not be read (truncated or corrupted?)")
+            continue
+        ndim = head[3]
+        dims = [int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+        want = 4 + 4 * ndim + math.prod(dims)
+        size = path.stat().st_size
+        if size != want:
+            found.append(f"{f} is {'truncated' if size < want else 'longer than its header says'} "
+                         f"({size} of {want} bytes)")
+    return found
 
 
 def _stratified_split(labels: torch.Tensor, size: int, seed: int, exclude=()) -> list[int]:
@@ -160,13 +196,14 @@ class TrainSubset:
     std: torch.Tensor      # (C,)
     members: torch.Tensor  # (num_classes, max_count) indices into x of each class, padded with 0
     counts: torch.Tensor   # (num_classes,) images per class
+    class_sizes: list      # the same counts on the host, so that evaluation need not read them
 
     @classmethod
     def build(cls, images: torch.Tensor, labels: torch.Tensor, num_classes: int, device) -> "TrainSubset":
         x = images.to(device=device, dtype=torch.float32) / 255
         mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
         y = labels.to(device)
-        counts = torch.bincount(y, minlength=num_classes)
+        counts = torch.bincount(labels.cpu(), minlength=num_classes).to(device)  # CUDA's has no deterministic mode
         if int(counts.min()) == 0:
             missing = torch.nonzero(counts == 0).flatten().tolist()
             raise ValueError(f"the training subset has no image of class(es) {missing}; use a larger TRAIN_SIZE")
@@ -174,7 +211,7 @@ class TrainSubset:
         for c in range(num_classes):
             i = torch.nonzero(y == c).flatten()
             members[c, : i.numel()] = i
-        return cls(normalize(x, mean, std), y, mean, std, members, counts)
+        return cls(normalize(x, mean, std), y, mean, std, members, counts, counts.tolist())
 
 
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -60,8 +60,17 @@ class CNN13(LatentClassifier):
                   + [nn.MaxPool2d(2), nn.Dropout(0.5)]
                   + _conv_bn(256, 512, padding=0) + _conv_bn(512, 256, k=1, padding=0)
                   + _conv_bn(256, LATENT_DIM, k=1, padding=0)
-                  + [nn.AdaptiveAvgPool2d(1), nn.Flatten()])
+                  + [GlobalAvgPool()])
         super().__init__(nn.Sequential(*layers), num_classes)
+
+
+class GlobalAvgPool(nn.Module):
+    """(B, C, H, W) → (B, C): the mean over the spatial dims. Written as a mean rather than
+    `AdaptiveAvgPool2d(1)` because that one's CUDA backward has no deterministic implementation, so
+    `torch.use_deterministic_algorithms(True)` would refuse it."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
 
 
 MODELS = {"SimpleCNN_MNIST": SimpleCNN_MNIST, "CNN13": CNN13}

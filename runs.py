@@ -10,12 +10,18 @@ from regularizers import SCHEDULES
 # (the run-level lists REGULARIZERS, HOFER_BETAS, SLIDING_BETA0S, LAMBDAS, LRS are in each run's name instead)
 NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS",
                     "LRS", "OUT_DIR", "DEVICE", "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS", "THREADS",
-                    "PAIR_WITH"}
+                    "PAIR_WITH", "EXECUTOR", "RAY_ADDRESS", "CPUS_PER_RUN", "GPUS_PER_RUN"}
 # what a run-defining setting was before it existed: a config.json written earlier, without the key, means this value
 IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
-                        "VAL_SIZE": 10_000}  # every earlier run used shipped splits, which no validation set changes
+                        "VAL_SIZE": 10_000,  # every earlier run used shipped splits, which no validation set changes
+                        "DETERMINISTIC": True}  # every earlier run was on a CPU, whose kernels are deterministic
 # λ before it became the run-level list LAMBDAS: the one value that run names leave out, so older folders keep theirs
 LEGACY_LAMBDA = 0.1
+
+
+def defining_settings(cfg: dict) -> dict:
+    """The settings that every run of an OUT_DIR shares and that change what a run computes."""
+    return {k: v for k, v in cfg.items() if k not in NOT_RUN_DEFINING}
 
 
 def plan_runs(cfg: dict) -> list[dict]:

@@ -6,7 +6,8 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "runs", "experiment", "report"],
+    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "runs", "experiment", "report",
+                "ray_executor"],
     install_requires=[
         "torch>=2.1,<3",
         "torchvision>=0.16",
@@ -20,7 +21,9 @@ setup(
             "pytest>=7",
             "giotto-ph>=0.2.2",  # independent persistence oracle in tests/test_regularizers.py
             "gudhi>=3.8",        # second oracle
+            "ray>=2.9",          # tests/test_ray.py runs the Ray executor on a local instance
         ],
+        "ray": ["ray>=2.9"],     # EXECUTOR=ray (ray_executor.py)
         "bench": ["torch-topological>=0.1.7", "giotto-ph>=0.2.2", "gudhi>=3.8"],  # benchmarks/bench_persistence.py
     },
 )

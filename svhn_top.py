@@ -40,6 +40,11 @@ VAL_SIZE = 10_000               # training images outside every split, scored as
 CKPT_EVERY = 10                 # checkpoint every this many epochs (and at the end)
 OUT_DIR = ""                    # "" → results/<dataset>-<size>/
 DEVICE = ""                     # "" → cuda if available, else cpu
+DETERMINISTIC = True            # deterministic kernels, no TF32: repeatable CUDA runs (False: TF32 and cuDNN autotuning)
+EXECUTOR = "local"              # local: runs one after the other in this process; ray: Ray tasks (README, "Ray")
+RAY_ADDRESS = ""                # with ray: "" starts a fresh local instance; auto or ray://host:port joins a cluster
+CPUS_PER_RUN = 1                # with ray: CPUs (and torch threads, in place of THREADS) of each run's task
+GPUS_PER_RUN = 0.25             # with ray: the fraction of a GPU each run requests, where Ray sees GPUs
 THREADS = 0                     # CPU threads (0 = torch's default); use 1 per process when running several
 PROGRESS = True                 # progress bars
 REPORT_ONLY = False             # only regenerate table.md and the figures from the logs in OUT_DIR

@@ -16,7 +16,8 @@ is not installed is reported as such and skipped.
 
 Part 2, overhead in a real training step: ``SimpleCNN_MNIST``, a batch of 8 groups × 16 images
 (each group an anchor plus 15 draws with replacement from 25 images of its class, so with duplicates),
-SGD step with cross-entropy, with and without + 0.1 · L_top (l1, β = 0.5) as in the MNIST protocol.
+SGD step with cross-entropy, with and without + 0.1 · L_top (l1, β = 0.5) as in the MNIST protocol: the
+training loop's own step, `experiment.train_step`.
 The two kinds of step alternate (order swapped every pair), ``--steps`` of each; it prints the median
 step times, their ratio, and the median and quartiles of the per-pair ratios. Target: ≤ 1.05.
 
@@ -32,10 +33,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 try:
-    from models import SimpleCNN_MNIST, default_device
+    from experiment import train_step
+    from models import default_device, make_model
     from regularizers import TopologicalLoss
 except ImportError as e:  # pragma: no cover - depends on how the script is launched
     raise SystemExit(f"{e}. Install the repository first (pip install -e .) or run "
@@ -158,27 +159,24 @@ def group_batch(pool, labels, G, n, gen):
     return pool[idx], labels[idx]
 
 
-def part_training(steps, device):
-    G, n, lam = 8, 16, 0.1
+def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=0.1) -> dict:
+    """Median times of `experiment.train_step` with and without + λ · L_top, interleaved; prints and returns them."""
+    G, n = 8, 16
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(250) % 10  # 25 images per class, as in MNIST-250
-    pool = torch.randn(250, 1, 28, 28, generator=gen)
+    shape = (1, 28, 28) if model_name == "SimpleCNN_MNIST" else (3, 32, 32)
+    pool = torch.randn(250, *shape, generator=gen)
     x, y = (t.to(device) for t in group_batch(pool, labels, G, n, gen))
-    model = SimpleCNN_MNIST(num_classes=10).to(device, memory_format=torch.channels_last)  # as in experiment.py
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    top = TopologicalLoss(BETA, "l1")
+    model = make_model(model_name, 10, shape[0]).to(device, memory_format=torch.channels_last)  # as in experiment.py
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
+                          **({"fused": True} if device.type == "cuda" else {}))
+    top = TopologicalLoss(BETA, metric)
 
     def step(with_top):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
-        z = model.latent(x)
-        loss = F.cross_entropy(model.classifier(z), y)
-        if with_top:
-            loss = loss + lam * top(z.view(G, n, -1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, top, x, y, lam if with_top else 0.0, BETA, G, n)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - t
@@ -194,10 +192,11 @@ def part_training(steps, device):
     ratios = np.array(with_top) / np.array(base)
     q1, q2, q3 = np.percentile(ratios, [25, 50, 75])
     mb, mt = statistics.median(base), statistics.median(with_top)
-    print(f"\n== training step on {device}: SimpleCNN_MNIST, {G} groups x {n}, + {lam} * L_top (l1), "
-          f"{steps} interleaved steps of each ==")
+    print(f"\n== training step on {device}: {model_name}, {G} groups x {n}, + {lam} * L_top ({metric}), "
+          f"{steps} interleaved steps of each, deterministic={torch.are_deterministic_algorithms_enabled()} ==")
     print(f"median step: without {1e3 * mb:.2f} ms, with {1e3 * mt:.2f} ms, ratio of medians {mt / mb:.3f}")
     print(f"per-pair ratio with/without: median {q2:.3f}, quartiles [{q1:.3f}, {q3:.3f}] (target <= 1.05)")
+    return dict(model=model_name, without_ms=1e3 * mb, with_ms=1e3 * mt, ratio=mt / mb, pair_median=q2)
 
 
 def main():

@@ -56,11 +56,11 @@ def test_missing_data_is_one_clear_message(tmp_path):
         data.load_dataset("SVHN", tmp_path, train=True, download=False)
 
 
-def test_truncated_file_is_reported_as_corrupted(tmp_path):
+def test_a_truncated_file_is_named(tmp_path):
     root = make_mnist_format(tmp_path, "FashionMNIST")
     f = root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
     f.write_bytes(f.read_bytes()[:5000])
-    with pytest.raises(data.DataError, match="truncated or corrupted"):
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte is truncated \(5000 of 470416 bytes\)"):
         data.load_dataset("FashionMNIST", root, train=True, download=False)
 
 
@@ -147,3 +147,31 @@ def test_random_crop_translates_within_the_padding():
 def test_a_class_missing_from_the_subset_is_rejected():
     with pytest.raises(ValueError, match="no image of class"):
         data.TrainSubset.build(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]), 3, "cpu")
+
+
+def test_the_validation_set_is_disjoint_from_all_20_shipped_splits(mnist_root):
+    _, y = data.load_dataset("MNIST", mnist_root, train=True, download=False)
+    shipped = json.loads((mnist_root / "splits" / "stratified_splits.json").read_text())["MNIST"]["250"]
+    val = data.validation_indices("MNIST", 250, 10_000, y)
+    assert len(set(val)) == 10_000 and not set(val) & {i for split in shipped for i in split}
+    assert data.validation_indices("MNIST", 250, 10_000, y) == val                # fixed: the same every time
+    counts = torch.bincount(y[val], minlength=10)                                # stratified like the splits
+    assert (counts.double() / 10_000 - torch.bincount(y).double() / y.numel()).abs().max() < 1e-3
+    assert data.validation_indices("MNIST", 250, 0, y) == []
+
+
+def test_without_shipped_splits_the_validation_set_is_drawn_first_and_the_splits_avoid_it():
+    y = torch.arange(1000) % 10
+    val = data.validation_indices("KMNIST", 250, 300, y)
+    assert len(set(val)) == 300 and torch.bincount(y[val]).tolist() == [30] * 10
+    for split in range(5):
+        idx, _ = data.get_split("KMNIST", 250, split, y, seed=1, exclude=val)
+        assert len(set(idx)) == 250 and not set(idx) & set(val)
+    # without a validation set the draws are those of before (exclude nothing)
+    assert data.get_split("KMNIST", 250, 3, y, seed=1, exclude=[])[0] == data._stratified_split(y, 250, 1003)
+
+
+def test_a_validation_set_too_large_for_the_data_is_one_clear_error():
+    y = torch.arange(1000) % 10
+    with pytest.raises(ValueError, match="VAL_SIZE=800 is more than the 750 training images"):
+        data.validation_indices("KMNIST", 250, 800, y)

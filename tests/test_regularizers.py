@@ -14,7 +14,8 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from regularizers import (METRICS, SCHEDULES, TopologicalLoss, make_schedule, vr0_death_times)
+from regularizers import (METRICS, SCHEDULES, CenterLoss, TopologicalLoss, describe, make_loss, make_schedule,
+                          vr0_death_times)
 
 SCIPY = {"l2": "euclidean", "l1": "cityblock", "linf": "chebyshev"}
 GPH = {"l2": "euclidean", "l1": "manhattan", "linf": "chebyshev"}
@@ -327,10 +328,12 @@ def test_loss_gradient_directions():
 # ------------------------------------------------------------------------------------------ schedules
 
 def test_schedule_registry_and_factory():
-    assert set(SCHEDULES) >= {"vanilla", "hofer", "sliding", "terminal_sliding"}
+    assert set(SCHEDULES) >= {"vanilla", "hofer", "sliding", "terminal_sliding", "sliding_fixed_beta", "ramp", "center"}
     with pytest.raises(ValueError, match="cosine") as err:
         make_schedule("cosine", 10)
-    assert all(name in str(err.value) for name in SCHEDULES)
+    # every known regulariser, each with its one-line description
+    assert all(f"  {name}: {SCHEDULES[name].__doc__.strip().splitlines()[0]}" in str(err.value) for name in SCHEDULES)
+    assert describe().count("\n") == len(SCHEDULES) - 1
     for arg in ("lam", "beta", "beta0"):
         with pytest.raises(ValueError, match=arg):
             make_schedule("hofer", 10, **{arg: -0.1})
@@ -347,13 +350,16 @@ def test_schedule_registry_and_factory():
     ("vanilla", (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
     ("hofer", (0.2, 0.5), (0.2, 0.5), (0.2, 0.5)),
     ("sliding", (0.0, 1.1), (0.1, 1.1 * math.sqrt(0.5)), (0.2, 0.0)),
+    ("sliding_fixed_beta", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
+    ("ramp", (0.0, 0.0), (0.1, 0.0), (0.2, 0.0)),
+    ("center", (0.0, 0.0), (0.1, 0.0), (0.2, 0.0)),
 ])
 def test_schedule_values_at_t_0_half_1(name, t0, half, one):
     s = make_schedule(name, 10, lam=0.2, beta=0.5, beta0=1.1)
     assert s.at(0.0) == pytest.approx(t0)
     assert s.values(5) == pytest.approx(half)  # t = 5/10
     assert s.values(10) == pytest.approx(one)  # the last epoch has t = 1
-    assert s.values(1) == pytest.approx(s.at(0.1))
+    assert s.values(1) == pytest.approx(s.at(0.1))  # the first epoch, t = 1/E
     s.end_epoch(3, 1.0)  # no-op for these
     assert s.values(5) == pytest.approx(half) and s.state_dict() == {}
 
@@ -391,3 +397,54 @@ def test_terminal_sliding_state_round_trip():
     assert all(isinstance(v, (int, float, type(None))) for v in s.state_dict().values())
     with pytest.raises(ValueError, match="switch_epoch"):
         restored.load_state_dict({"switch": 3})
+
+
+@pytest.mark.parametrize("name, params, loss", [
+    ("vanilla", (), TopologicalLoss), ("hofer", ("lam", "beta"), TopologicalLoss),
+    ("sliding", ("lam", "beta0"), TopologicalLoss), ("sliding_fixed_beta", ("lam", "beta0"), TopologicalLoss),
+    ("ramp", ("lam",), TopologicalLoss), ("center", ("lam",), CenterLoss)])
+def test_each_regulariser_names_its_parameters_and_its_penalty(name, params, loss):
+    assert SCHEDULES[name].params == params
+    assert type(make_loss(name, "l1")) is loss and make_loss(name, "l1").metric == "l1"
+    # a parameter it does not use changes nothing
+    a = make_schedule(name, 10, lam=0.2, beta=0.5, beta0=1.1)
+    unused = {k: 7.0 for k in ("lam", "beta", "beta0") if k not in params}
+    b = make_schedule(name, 10, **{**dict(lam=0.2, beta=0.5, beta0=1.1), **unused})
+    assert [a.values(e) for e in range(1, 11)] == [b.values(e) for e in range(1, 11)]
+
+
+def center_by_loops(z, p):
+    """(1/G) Σ_g Σ_i ‖z_gi − mean_g‖_p written out with loops (the oracle of CenterLoss)."""
+    total = 0.0
+    for g in range(z.shape[0]):
+        mean = sum(z[g, i] for i in range(z.shape[1])) / z.shape[1]
+        for i in range(z.shape[1]):
+            u = z[g, i] - mean
+            total = total + (u.abs().max() if p == math.inf else (u.abs() ** p).sum() ** (1 / p))
+    return total / z.shape[0]
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf"])
+def test_center_loss_is_the_formula_and_so_is_its_gradient(metric):
+    torch.manual_seed(0)
+    z = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    loss = CenterLoss(metric)(z)
+    oracle = center_by_loops(z, METRICS[metric])
+    assert loss.item() == pytest.approx(oracle.item(), rel=1e-12)
+    (g,) = torch.autograd.grad(loss, z)
+    (g_oracle,) = torch.autograd.grad(center_by_loops(z, METRICS[metric]), z)
+    torch.testing.assert_close(g, g_oracle, rtol=1e-10, atol=1e-12)
+    assert CenterLoss(metric)(z, beta=3.0).item() == loss.item()  # β is accepted and unused
+
+
+@pytest.mark.parametrize("metric", ["l1", "l2", "linf"])
+def test_center_loss_of_identical_codes_is_zero_with_a_zero_gradient(metric):
+    z = torch.ones(2, 4, 3).mul(torch.tensor([1.5, -2.0]).view(2, 1, 1)).requires_grad_()
+    loss = CenterLoss(metric)(z)
+    (g,) = torch.autograd.grad(loss, z)
+    assert loss.item() == 0.0 and torch.isfinite(g).all() and (g == 0).all()
+
+
+def test_center_loss_rejects_a_flat_batch():
+    with pytest.raises(ValueError, match="G, n, d"):
+        CenterLoss()(torch.zeros(8, 3))

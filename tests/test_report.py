@@ -112,3 +112,87 @@ def test_runs_with_other_settings_or_other_splits_are_flagged(tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     report.write_report(tmp_path)
     assert "**Warning: these runs differ in EPOCHS**" in (tmp_path / "table.md").read_text()
+
+
+def labelled_run(out: Path, name: str, regularizer: str, split: int, test_acc: float, seed: int = 0, val_acc=None,
+                 **settings) -> None:
+    """A finished run as experiment.py now writes it (run-level λ, config with every run-defining setting)."""
+    folder = out / "runs" / name
+    folder.mkdir(parents=True)
+    run = dict(regularizer=regularizer, split=split, lr=0.1, beta=settings.pop("beta", None),
+               lam=settings.pop("lam", None))
+    config = {**dict(DATASET="MNIST", TRAIN_SIZE=250, METRIC="l1", WEIGHT_DECAY=1e-3, NESTEROV=False), **settings}
+    (folder / "config.json").write_text(json.dumps(dict(run=run, config=config, seed=seed, data_source="test")))
+    line = dict(epoch=1, train_acc=1.0, test_acc=test_acc, train=METRICS, test=METRICS, death_mean=[0.5] * 10,
+                death_max=[1.0] * 10, **({} if val_acc is None else dict(val_acc=val_acc)))
+    (folder / "log.jsonl").write_text(json.dumps(line) + "\n")
+    (folder / "final.json").write_text(json.dumps(dict(test_acc=test_acc, train_acc=1.0, tpt_epoch=1, train=METRICS,
+                                                       test=METRICS, commit="abc")))
+
+
+def test_runs_of_another_folder_are_paired_by_split_and_seed_and_differences_are_listed(tmp_path):
+    main, wd = tmp_path / "main", tmp_path / "wd"
+    old = main / "runs" / "vanilla_lr0.1_split00"
+    labelled_run(main, "vanilla_lr0.1_split00", "vanilla", 0, 0.90)
+    labelled_run(main, "vanilla_lr0.1_split01", "vanilla", 1, 0.91)
+    cfg = json.loads((old / "config.json").read_text())
+    del cfg["config"]["NESTEROV"]                            # an older run: a missing key counts as its default
+    (old / "config.json").write_text(json.dumps(cfg))
+    labelled_run(main, "vanilla_lr0.1_split05", "vanilla", 5, 0.50, seed=1)   # another seed: never paired
+    for split, acc in ((0, 0.93), (1, 0.95)):
+        labelled_run(wd, f"hofer_beta0.5_lr0.1_split{split:02d}", "hofer", split, acc, beta=0.5, lam=0.1,
+                     METRIC="l2")
+        labelled_run(wd, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, acc - 0.01, WEIGHT_DECAY=1e-2)
+    report.write_report(wd, [main])
+    text = (wd / "table.md").read_text()
+    # 3 and 4 points: mean 3.5, std 0.71, CI 3.5 ± 12.706 · 0.71 / √2
+    assert "| hofer β=0.5 − main: vanilla | 2 | +3.50 | [-2.85, +9.85] | 0.71 | 2 of 2 |" in text
+    row = next(l for l in text.splitlines() if l.startswith("| hofer β=0.5 − main: vanilla |"))
+    assert "NESTEROV" not in row and "METRIC" not in row   # vanilla uses no metric; NESTEROV missing = False
+    assert row.endswith("| – |")                         # hofer and main's vanilla share weight decay 1e-3
+    row = next(l for l in text.splitlines() if l.startswith("| vanilla − main: vanilla |"))
+    assert row.endswith("| WEIGHT_DECAY 0.01→0.001 |") and "| 2 | +2.50 |" in row   # 92 − 90, 94 − 91
+
+
+def test_pre_registered_contrasts_get_holm_corrected_p_values_and_a_verdict(tmp_path):
+    diffs = {"a": [3.0, 2.5, 3.5, 2.8, 3.1], "b": [0.1, -0.1, 0.2, 0.0, 0.05], "c": [2.0, -1.5, 1.0, -2.0, 0.5]}
+    for split in range(5):
+        labelled_run(tmp_path, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.90)
+        for reg, d in zip(("ramp", "center", "sliding"), diffs.values()):
+            labelled_run(tmp_path, f"{reg}_lam0.3_lr0.1_split{split:02d}", reg, split, 0.90 + d[split] / 100,
+                         lam=0.3, beta=1.1 if reg == "sliding" else None)
+    (tmp_path / "contrasts.json").write_text(json.dumps(dict(note="named first", contrasts=[
+        dict(name="A", a="ramp", b="vanilla"), dict(name="B", a="center", b="vanilla"),
+        dict(name="C", a="sliding β0=1.1 λ=0.3", b="vanilla"), dict(name="D", a="hofer", b="vanilla")])))
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    from scipy import stats
+    p = [stats.ttest_1samp(d, 0).pvalue for d in diffs.values()]
+    order = np.argsort(p)                                  # Holm: the k-th smallest p times (m − k + 1), monotone
+    holm = np.empty(3)
+    holm[order] = np.maximum.accumulate([min(1, (3 - k) * p[i]) for k, i in enumerate(order)])
+    assert report.holm(p + [float("nan")])[:3] == pytest.approx(holm.tolist())
+    rows = {l.split(" | ")[0][2:]: l for l in text.splitlines() if l.startswith("| ") and " − " in l and "(" in l}
+    assert f"{p[0]:.3g} ({holm[0]:.3g})" in rows["A"] and rows["A"].endswith("| A better |")
+    assert rows["B"].endswith("| no difference (CI within ±0.5) |")
+    assert rows["C"].endswith("| not resolved (CI spans 0) |")
+    assert "| D | hofer − vanilla | 0 |" in text and "not yet" in text
+
+
+def test_a_lambda_sweep_on_held_out_splits_is_chosen_by_validation_accuracy(tmp_path):
+    # λ = 0.3 has the best test accuracy, λ = 0.03 the best validation accuracy; the default λ = 0.1 is beaten
+    acc = {0.03: ((0.90, 0.92), (0.95, 0.96)), 0.1: ((0.91, 0.92), (0.93, 0.94)), 0.3: ((0.95, 0.96), (0.90, 0.90))}
+    for lam, (test, val) in acc.items():
+        for split, t, v in zip((10, 11), test, val):
+            labelled_run(tmp_path, f"ramp_lam{lam:g}_lr0.1_split{split}", "ramp", split, t, val_acc=v, lam=lam)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "## ramp's λ sweep" in text and "| 0.03 (held-out choice) |" in text
+    assert "Held-out choice by validation accuracy: λ = 0.03 (beats the default 0.1 by 2.00 > one paired SE" in text
+    assert (tmp_path / "sweep_ramp_lam.png").stat().st_size > 5_000
+
+
+def test_the_default_stays_unless_beaten_by_more_than_one_paired_standard_error():
+    acc = np.array([[0.95, 0.90], [0.92, 0.925]])       # values 1, 2: 1 is 0.25 points better on average, SE 2.75
+    assert report.choose([1.0, 2.0], acc, default=2.0)[0] == 2.0
+    assert report.choose([1.0, 2.0], acc, default=7.0)[0] == 1.0   # the default not swept: the best mean

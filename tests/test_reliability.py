@@ -1,0 +1,227 @@
+"""Runs that survive anything: checkpoints that never execute code, logs that cannot be silently corrupted,
+settings that no interleaving of processes can mix, a report that names every run, inputs checked up front."""
+import json
+import multiprocessing
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+import experiment
+import mnist_top
+import report
+from tests.test_experiment import TINY, constants
+
+RUN = "vanilla_lr0.1_split00"
+
+
+def argv_for(root, out, *extra):
+    return TINY + [f"--DATA_ROOT={root}", f"--OUT_DIR={out}", "--REGULARIZERS=vanilla", *extra]
+
+
+def interrupted(argv, monkeypatch, after_evaluations=4):
+    """Run main and kill it (KeyboardInterrupt) in the epoch of the given evaluation: past the epoch-2 checkpoint."""
+    calls, real = [], experiment.evaluate
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == after_evaluations:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.main(constants(mnist_top), argv)
+    monkeypatch.setattr(experiment, "evaluate", real)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, request):
+    """The log of an uninterrupted vanilla run (TINY settings) on the generated KMNIST."""
+    from tests.conftest import make_mnist_format
+    root = make_mnist_format(tmp_path_factory.mktemp("data"))
+    out = tmp_path_factory.mktemp("reference")
+    torch.set_num_threads(2)
+    assert experiment.main(constants(mnist_top), argv_for(root, out)) == 0
+    return root, (out / "runs" / RUN / "log.jsonl").read_text()
+
+
+class Planted:
+    """What a malicious ckpt.pt could hold: unpickling it would write a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return Path.write_text, (Path(self.marker), "code ran")
+
+
+@pytest.mark.parametrize("content", ["planted", "truncated", "random", "empty"])
+def test_an_unreadable_or_planted_checkpoint_is_refused_with_one_message(reference, tmp_path, monkeypatch, content):
+    root, _ = reference
+    marker = tmp_path / "marker"
+    run = tmp_path / "out" / "runs" / RUN
+    if content == "planted":
+        run.mkdir(parents=True)
+        torch.save({"model": Planted(marker)}, run / "ckpt.pt")
+        pickle.loads(pickle.dumps(Planted(tmp_path / "probe")))           # the plant is real: plain unpickling
+        assert (tmp_path / "probe").read_text() == "code ran"              # runs its code
+    else:
+        interrupted(argv_for(root, tmp_path / "out"), monkeypatch)
+        good = (run / "ckpt.pt").read_bytes()
+        bad = {"truncated": good[: len(good) // 2], "random": os.urandom(4096), "empty": b""}[content]
+        (run / "ckpt.pt").write_bytes(bad)
+    log_before = (run / "log.jsonl").read_text() if (run / "log.jsonl").exists() else None
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out")) == 1
+    message = json.loads((run / "failed.json").read_text())["message"]
+    assert f"checkpoint {run / 'ckpt.pt'} cannot be read" in message and "is intact" in message
+    assert "Restore ckpt.pt" in message and "move" in message and "Traceback" not in message
+    assert not marker.exists()                                              # the pickle's code never ran
+    if log_before is not None:
+        assert (run / "log.jsonl").read_text() == log_before                 # nothing lost
+    report.write_report(tmp_path / "out")
+    assert "| vanilla_lr0.1_split00 | failed |" in (tmp_path / "out" / "table.md").read_text()
+
+
+@pytest.mark.parametrize("edit", ["insert a line", "change a line", "cut a line"])
+def test_a_log_changed_before_its_checkpoint_is_kept_beside_and_rebuilt(reference, tmp_path, monkeypatch, edit):
+    root, expected = reference
+    argv = argv_for(root, tmp_path)
+    interrupted(argv, monkeypatch)
+    log = tmp_path / "runs" / RUN / "log.jsonl"
+    rows = log.read_text().splitlines(keepends=True)                      # epochs 1-3; checkpoint after epoch 2
+    changed = {"insert a line": [rows[0], '{"epoch": 0}\n', *rows[1:]],
+               "change a line": [rows[0].replace('"epoch": 1', '"epoch": 11'), *rows[1:]],
+               "cut a line": rows[1:]}[edit]
+    log.write_text("".join(changed))
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert log.read_text() == expected                                    # as if never interrupted nor edited
+    kept = list(log.parent.glob("log.changed-*.jsonl"))
+    assert len(kept) == 1 and kept[0].read_text() == "".join(changed)      # and the odd log is not lost
+
+
+def test_a_checkpoint_from_before_the_log_was_kept_in_it_still_resumes(reference, tmp_path, monkeypatch):
+    root, expected = reference
+    argv = argv_for(root, tmp_path)
+    interrupted(argv, monkeypatch)
+    ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
+    old = torch.load(ckpt, weights_only=True)
+    del old["log_text"]
+    torch.save(old, ckpt)                                                   # the format written before this change
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
+    # such a checkpoint cannot rebuild a changed log: one message, nothing appended to the broken log
+    interrupted(argv_for(root, tmp_path / "b"), monkeypatch)
+    ckpt, log = tmp_path / "b" / "runs" / RUN / "ckpt.pt", tmp_path / "b" / "runs" / RUN / "log.jsonl"
+    old = torch.load(ckpt, weights_only=True)
+    del old["log_text"]
+    torch.save(old, ckpt)
+    broken = '{"epoch": 0}\n' + log.read_text()
+    log.write_text(broken)
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "b")) == 1
+    assert "was changed before its checkpoint" in json.loads((log.parent / "failed.json").read_text())["message"]
+    assert log.read_text() == broken
+
+
+def _start_together(barrier, root, out, epochs, err):
+    """One process of the race: wait for the other, then run the study with its own EPOCHS."""
+    import sys
+    sys.stderr = open(err, "w")
+    torch.set_num_threads(1)
+    barrier.wait()
+    code = experiment.main(constants(mnist_top), argv_for(root, out, f"--EPOCHS={epochs}"))
+    sys.stderr.close()
+    os._exit(code)
+
+
+def test_two_processes_with_other_settings_started_together_leave_a_consistent_folder(reference, tmp_path):
+    root, _ = reference
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_start_together, args=(barrier, root, tmp_path / "out", e, tmp_path / f"err{e}"))
+             for e in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+    codes = {e: p.exitcode for e, p in zip((1, 2), procs)}
+    assert sorted(codes.values()) == [0, 2]
+    winner = next(e for e, c in codes.items() if c == 0)
+    loser = 3 - winner
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    configs = [json.loads(p.read_text())["config"] for p in (tmp_path / "out" / "runs").glob("*/config.json")]
+    assert settings["EPOCHS"] == winner and [c["EPOCHS"] for c in configs] == [winner]
+    assert "EPOCHS" in (tmp_path / f"err{loser}").read_text()
+    # the folder is not stuck: the winner's settings resume, the loser's are refused
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out", f"--EPOCHS={winner}")) == 0
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out", f"--EPOCHS={loser}")) == 2
+
+
+def test_a_folder_from_before_settings_json_gets_one_from_its_runs(reference, tmp_path, capsys):
+    root, _ = reference
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
+    (tmp_path / "settings.json").unlink()                                  # as written before this change
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=2")) == 2
+    assert "EPOCHS" in capsys.readouterr().err and not (tmp_path / "settings.json").exists()
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
+    assert json.loads((tmp_path / "settings.json").read_text())["EPOCHS"] == 1
+
+
+def test_a_run_refuses_to_resume_with_other_settings_than_its_config(reference, tmp_path, capsys):
+    root, _ = reference
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
+    (tmp_path / "runs" / RUN / "final.json").unlink()
+    cfg = json.loads((tmp_path / "runs" / RUN / "config.json").read_text())
+    cfg["config"]["WEIGHT_DECAY"] = 0.5                                   # as if another process wrote it
+    (tmp_path / "runs" / RUN / "config.json").write_text(json.dumps(cfg))
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 1
+    assert "was written with other settings {'WEIGHT_DECAY': (0.5, 0.001)}" in \
+        json.loads((tmp_path / "runs" / RUN / "failed.json").read_text())["message"]
+
+
+def test_the_report_names_diverged_failed_and_unfinished_runs_even_without_a_finished_one(tmp_path):
+    def run(name, epochs_logged, **files):
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(dict(
+            run=dict(regularizer="hofer", beta=4.0, lr=0.1, split=0), seed=0, data_source="test",
+            config=dict(DATASET="MNIST", TRAIN_SIZE=250, EPOCHS=310))))
+        (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_acc=0.5)) + "\n"
+                                                  for e in range(1, epochs_logged + 1)))
+        for kind, message in files.items():
+            (folder / f"{kind}.json").write_text(json.dumps(dict(message=message)))
+        return folder
+
+    run("hofer_beta4_lr0.1_split00", 7, diverged="non-finite loss in epoch 8")
+    run("hofer_beta4_lr0.1_split01", 12)
+    folder = run("hofer_beta4_lr0.1_split02", 3, failed="checkpoint cannot be read")
+    (folder / "log.jsonl").write_text((folder / "log.jsonl").read_text() + "{broken\n")
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "(0 finished, 1 diverged, 1 failed, 1 unfinished)" in text
+    assert "| hofer_beta4_lr0.1_split00 | diverged | 7 of 310 | non-finite loss in epoch 8 |" in text
+    assert "| hofer_beta4_lr0.1_split01 | unfinished | 12 of 310 | – |" in text
+    assert "| hofer_beta4_lr0.1_split02 | failed | 3 of 310 | checkpoint cannot be read |" in text
+    assert "Skipped in hofer_beta4_lr0.1_split02/log.jsonl: line(s) 4" in text
+    assert not list(tmp_path.glob(".*"))                                    # no temporary file left behind
+
+
+@pytest.mark.parametrize("arg, msg", [("--EVAL_BATCH=0", "EVAL_BATCH=0 must be >= 1"),
+                                      ("--TRAIN_SIZE=9", "no image of class(es)"),
+                                      ("--PAIR_WITH=nowhere", "PAIR_WITH: no runs/ folder in nowhere"),
+                                      ("--EXECUTOR=slurm", "EXECUTOR='slurm' unknown"),
+                                      ("--VAL_SIZE=100000", "VAL_SIZE=100000 is more than")])
+def test_a_setting_that_would_fail_later_fails_before_any_run_folder(reference, tmp_path, capsys, arg, msg):
+    root, _ = reference
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out", arg)) == 2
+    assert msg in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_missing_data_folder_is_not_created_by_a_failed_download(tmp_path, capsys):
+    import data
+    root = tmp_path / "nowhere"
+    with pytest.raises(data.DataError):
+        data.load_dataset("KMNIST", root, train=True, download=True)        # no internet here: the download fails
+    assert not root.exists()
