@@ -1,12 +1,13 @@
 """The one training loop behind `mnist_top.py` and `svhn_top.py`.
 
-    main(constants)  →  runs = splits × regularisers (× hofer βs × lrs)  →  train_run each  →  report
+    main(constants): settings → data (`prepare`) → OUT_DIR's settings.json (`check_settings`) → plan (`plan_runs`)
+                     → execute (`EXECUTORS`: each run through `run_one` → `train_run`) → report
 
 Each run lives in `OUT_DIR/runs/<name>/`: `config.json` (what defines it), `log.jsonl` (one JSON line
-per epoch; evaluated epochs carry test accuracy and the collapse metrics), `ckpt.pt` (everything
-needed to resume bit-for-bit on a CPU) and, once finished, `final.json`. Files are replaced
-atomically and the log is cut back to the checkpoint's length on resume, so a run killed at any
-moment resumes to exactly the numbers of an uninterrupted one.
+per epoch; evaluated epochs carry test and validation accuracy and the collapse metrics), `ckpt.pt`
+(everything needed to resume bit-for-bit on a CPU, and the log up to it) and, once finished,
+`final.json`. Files are replaced atomically and the log is cut back to the checkpoint on resume, so a
+run killed at any moment resumes to exactly the numbers of an uninterrupted one.
 """
 import fcntl
 import json

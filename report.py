@@ -228,6 +228,7 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
     others = grouped(list(paired_in))
     L += paired_section(groups, others)
     L += contrasts_section(out, {**groups, **others})
+    L += replicate_section(groups, others)
     for where in ("train", "test"):
         # the classifier's own geometry does not depend on the data: shown with the train set only
         cols = [(k, h) for k, h in COLLAPSE_COLUMNS if where == "train" or k not in CLASSIFIER_ONLY]
@@ -428,6 +429,51 @@ def _resolve(side: str, labels) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def replicate_section(groups: dict, others: dict) -> list[str]:
+    """The noise floor: where a folder paired in holds the same regularisers on the same splits with another seed
+    (other initialisation and batches, same images), each paired difference A − B of this folder against the same
+    difference there, split by split: how much of the spread across splits is the seed's."""
+    def by_split(rs):
+        return {r["run"]["split"]: (r["seed"], r["final"]["test_acc"]) for r in rs}
+    mine = {k: by_split(v) for k, v in groups.items()}
+    theirs = defaultdict(dict)
+    for label, rs in others.items():
+        prefix, _, bare = label.rpartition(": ")
+        theirs[prefix][bare] = by_split(rs)
+    L = []
+    for prefix, other in theirs.items():
+        labels = [k for k in mine if k in other]
+        for i, a in enumerate(labels):
+            for b in labels[:i]:
+                splits = sorted(s for s in set(mine[a]) & set(mine[b]) & set(other[a]) & set(other[b])
+                                if mine[a][s][0] != other[a][s][0])
+                if len(splits) < 2:
+                    continue
+                d0 = np.array([100 * (other[a][s][1] - other[b][s][1]) for s in splits])
+                d1 = np.array([100 * (mine[a][s][1] - mine[b][s][1]) for s in splits])
+                n = len(splits)
+                seed_sd = np.std(d1 - d0, ddof=1) / np.sqrt(2)       # one difference's spread from the seed alone
+                split_sd = np.std((d0 + d1) / 2, ddof=1)             # across splits, seeds averaged
+                sd = np.std(np.concatenate([d0, d1]), ddof=1)        # one seed per split, as a study has
+                mde = (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * sd / np.sqrt(n)
+                lo, hi = ci95(n, (d0 + d1).mean() / 2, split_sd)
+                if not L:
+                    L += ["", "## Replicate with another seed: the noise floor", "",
+                          "Each row: a paired difference A − B (test accuracy, % points) in this folder and in the "
+                          "folder paired in, whose runs have the same images but another seed (initialisation and "
+                          "batches). Seed spread = std over splits of (d_this − d_other)/√2, the spread one "
+                          "difference has from the seed alone; split spread = std over splits of the two seeds' "
+                          "mean; smallest detectable = the mean difference that a paired t-test on n splits finds "
+                          "with 80 % power at p < 0.05, from the std of single-seed differences.", "",
+                          "| A − B | other folder | splits | mean (this seed) | mean (other seed) | mean of both, "
+                          "95 % CI | seed spread | split spread | std of single-seed differences | smallest "
+                          "detectable on n splits |", "|---|---|---|---|---|---|---|---|---|---|"]
+                L.append(f"| {a} − {b} | {prefix} | {n} | {d1.mean():+.2f} | {d0.mean():+.2f} | "
+                         f"{(d0 + d1).mean() / 2:+.2f} [{lo:+.2f}, {hi:+.2f}] | {seed_sd:.2f} | {split_sd:.2f} | "
+                         f"{sd:.2f} | {mde:.2f} |")
+    return L
+
+
 def is_held_out(splits) -> bool:
     """Whether a comparison uses only held-out splits, where picking the best value is legitimate."""
     return all(sp in HELD_OUT_SPLITS for sp in splits)
@@ -474,17 +520,21 @@ def _value(get, line) -> float:
         return float("nan")
 
 
-def write_figures(out: Path, runs: list[dict]) -> list[Path]:
+def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> list[Path]:
+    """accuracy.png, collapse.png, deaths.png (and a sweep figure per sweep) of this folder's runs; with runs paired in
+    from other folders, also paired.png: NC1, ETF distance of the means and death times of both folders' groups."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     finished = [r for r in runs if r["final"]]  # curves of the runs in the table; all logs while none finished
     groups = grouped(finished or [r for r in runs if r["log"]])
-    colors = dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    others = grouped(list(paired_in))
+    palette = plt.get_cmap("tab10").colors
+    colors = dict(zip([*groups, *others], palette * 3))
 
-    def panel(ax, get, title, log=False, styles=(("train", "-"),)):
+    def panel(ax, get, title, log=False, styles=(("train", "-"),), shown=None):
         plotted = []
-        for label, rs in groups.items():
+        for label, rs in (shown or groups).items():
             for where, ls in styles:
                 e, m, lo, hi = _curves(rs, lambda l: get(l, where), log=log)
                 if not len(e):
@@ -512,7 +562,7 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     panel(axes[0], lambda l, w: 100 * l["test_acc"], "test accuracy (%)")
     panel(axes[1], lambda l, w: 100 * l["train_acc"], "train accuracy (%)")
-    axes[0].legend(fontsize=8)
+    _legend(axes[0])
     fig.suptitle("mean ± std over splits; dotted: epoch where train accuracy first reaches 100 %", fontsize=9)
     paths.append(_save(fig, Path(out) / "accuracy.png"))
 
@@ -524,7 +574,7 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
     panel(axes[1, 1], lambda l, w: l[w]["nc4_ncc_mismatch"], "NC4 NCC mismatch", styles=both)
     panel(axes[1, 2], lambda l, w: l[w]["within_class_variation"], "within-class variation Tr Σ_W", log=True,
           styles=both)
-    axes[0, 0].legend(fontsize=8)
+    _legend(axes[0, 0])
     fig.suptitle("neural collapse: solid = training subset, dashed = test set (NCC with training means); "
                  "dotted: train accuracy first 100 %", fontsize=10)
     paths.append(_save(fig, Path(out) / "collapse.png"))
@@ -534,9 +584,22 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
           log=True)
     panel(axes[1], lambda l, w: np.mean([v for v in l["death_max"] if v is not None]), "largest death time per class (mean over classes)",
           log=True)
-    axes[0].legend(fontsize=8)
+    _legend(axes[0])
     fig.suptitle("0-dim Vietoris–Rips death times of each class's latent codes (run metric)", fontsize=9)
     paths.append(_save(fig, Path(out) / "deaths.png"))
+
+    if others:
+        both = {**others, **groups}
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+        panel(axes[0], lambda l, w: l[w]["nc1"], "NC1 (training subset)", log=True, shown=both)
+        panel(axes[1], lambda l, w: l[w]["etf_distance_means"], "ETF distance of class means (training subset)",
+              shown=both)
+        panel(axes[2], lambda l, w: np.mean([v for v in l["death_mean"] if v is not None]),
+              "mean death time per class", log=True, shown=both)
+        _legend(axes[0])
+        fig.suptitle("this folder's runs beside those paired in (prefixed with their folder); mean ± std over splits",
+                     fontsize=9)
+        paths.append(_save(fig, Path(out) / "paired.png"))
 
     for sw in sweeps(finished):
         fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -562,6 +625,11 @@ def write_figures(out: Path, runs: list[dict]) -> list[Path]:
         name = "sweep.png" if (sw["reg"], sw["param"]) == ("hofer", "beta") else f"sweep_{sw['reg']}_{sw['param']}.png"
         paths.append(_save(fig, Path(out) / name))
     return paths
+
+
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:  # nothing plotted (no evaluated epoch yet): no empty legend
+        ax.legend(fontsize=8)
 
 
 def _save(fig, path: Path) -> Path:
@@ -592,7 +660,7 @@ def write_report(out: Path, pair_with=()) -> str:
     paired_in = [r for other in pair_with if other for r in load_runs(Path(other), prefix=Path(other).name)
                  if r["final"]]
     table = write_table(out, runs, paired_in)
-    figs = write_figures(out, runs) if any(r["log"] for r in runs) else []
+    figs = write_figures(out, runs, paired_in) if any(r["log"] for r in runs) else []
     return f"report: {table}; figures: {', '.join(p.name for p in figs) or 'none'}"
 
 

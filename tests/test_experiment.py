@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import experiment
 import mnist_top
@@ -208,3 +209,32 @@ def test_a_model_that_does_not_fit_the_images_fails_before_training(svhn_root, t
             "--VAL_SIZE=0", "--DEVICE=cpu"]
     assert experiment.main(constants(svhn_top), argv) == 2
     assert "does not fit SVHN" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_tiny_run_of_each_ablation_logs_its_schedule_and_penalty(kmnist_root, tmp_path):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=sliding_fixed_beta,ramp,center",
+                   "--LAMBDAS=0.2", "--EVAL_EPOCHS=4"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    runs = {p.name: lines(p / "log.jsonl") for p in (tmp_path / "runs").iterdir()}
+    assert sorted(runs) == ["center_lam0.2_lr0.1_split00", "ramp_lam0.2_lr0.1_split00",
+                            "sliding_fixed_beta_beta1.1_lam0.2_lr0.1_split00"]
+    for name, log in runs.items():
+        assert [l["lam"] for l in log] == pytest.approx([0.05, 0.1, 0.15, 0.2])     # λmax · e/E
+        assert [l["beta"] for l in log] == [1.1 if name.startswith("sliding") else 0.0] * 4
+        assert all(l["top"] > 0 and 0 <= l["val_acc"] <= 1 for l in log)          # evaluated every epoch here
+    # the centroid penalty is not the tree's (same batches and initialisation): other numbers from epoch 1 on
+    assert runs["center_lam0.2_lr0.1_split00"][0]["top"] != runs["ramp_lam0.2_lr0.1_split00"][0]["top"]
+
+
+def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, tmp_path):
+    cfg = {**constants(mnist_top), "NESTEROV": True, "METRIC": "l2"}
+    run = dict(name="hofer_beta0.5_lr0.1_split00", regularizer="hofer", split=0, lr=0.1, beta=0.5, lam=0.1)
+    r = experiment.build_run(cfg, run, 10, 1, torch.device("cpu"))
+    assert [g["nesterov"] for g in r.opt.param_groups] == [True] and r.penalty.metric == "l2"
+    assert not experiment.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu")).opt.param_groups[0]["nesterov"]
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=hofer", "--METRIC=l2",
+                   "--NESTEROV=true", "--EPOCHS=1"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    config = json.loads((tmp_path / "runs" / "hofer_beta4_lr0.1_split00" / "config.json").read_text())["config"]
+    assert config["METRIC"] == "l2" and config["NESTEROV"] is True
+    assert json.loads((tmp_path / "settings.json").read_text())["METRIC"] == "l2"

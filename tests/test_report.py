@@ -152,6 +152,7 @@ def test_runs_of_another_folder_are_paired_by_split_and_seed_and_differences_are
     assert row.endswith("| – |")                         # hofer and main's vanilla share weight decay 1e-3
     row = next(l for l in text.splitlines() if l.startswith("| vanilla − main: vanilla |"))
     assert row.endswith("| WEIGHT_DECAY 0.01→0.001 |") and "| 2 | +2.50 |" in row   # 92 − 90, 94 − 91
+    assert (wd / "paired.png").stat().st_size > 5_000 and not (main / "paired.png").exists()
 
 
 def test_pre_registered_contrasts_get_holm_corrected_p_values_and_a_verdict(tmp_path):
@@ -196,3 +197,26 @@ def test_the_default_stays_unless_beaten_by_more_than_one_paired_standard_error(
     acc = np.array([[0.95, 0.90], [0.92, 0.925]])       # values 1, 2: 1 is 0.25 points better on average, SE 2.75
     assert report.choose([1.0, 2.0], acc, default=2.0)[0] == 2.0
     assert report.choose([1.0, 2.0], acc, default=7.0)[0] == 1.0   # the default not swept: the best mean
+
+
+def test_a_replicate_with_another_seed_gives_the_noise_floor(tmp_path):
+    main, seed1 = tmp_path / "main", tmp_path / "seed1"
+    acc = {  # split: (vanilla, sliding) for seed 0, then for seed 1
+        0: ((0.93, 0.95), (0.92, 0.95)), 1: ((0.92, 0.93), (0.93, 0.935)), 2: ((0.94, 0.945), (0.935, 0.95))}
+    for split, (s0, s1) in acc.items():
+        for folder, seed, (v, sl) in ((main, split, s0), (seed1, 1000 + split, s1)):
+            labelled_run(folder, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, v, seed=seed)
+            labelled_run(folder, f"sliding_beta1.1_lr0.1_split{split:02d}", "sliding", split, sl, seed=seed,
+                         beta=1.1, lam=0.1)
+    report.write_report(seed1, [main])
+    text = (seed1 / "table.md").read_text()
+    d0 = np.array([2.0, 1.0, 0.5])                     # sliding − vanilla, seed 0
+    d1 = np.array([3.0, 0.5, 1.5])                     # seed 1
+    from scipy import stats
+    seed_sd, split_sd = np.std(d1 - d0, ddof=1) / np.sqrt(2), np.std((d0 + d1) / 2, ddof=1)
+    sd = np.std(np.r_[d0, d1], ddof=1)
+    mde = (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * sd / np.sqrt(3)
+    row = next(l for l in text.splitlines() if l.startswith("| sliding β0=1.1 − vanilla | main |"))
+    assert f"| 3 | {d1.mean():+.2f} | {d0.mean():+.2f} | {(d0 + d1).mean() / 2:+.2f} [" in row
+    assert row.endswith(f"| {seed_sd:.2f} | {split_sd:.2f} | {sd:.2f} | {mde:.2f} |")
+    assert "| sliding β0=1.1 − main: vanilla |" not in text  # other seeds: never paired as if the same runs
