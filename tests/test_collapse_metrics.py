@@ -300,6 +300,7 @@ def test_streaming_state_does_not_grow_and_copies_batches():
 
 
 # ----------------------------------------------------------------------------- devices
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     C, p = 10, 32

@@ -232,6 +232,7 @@ def test_deaths_sorted_and_two_points():
     assert vr0_death_times(pair, "linf").tolist() == [4.0]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (one code path: CUDA must equal CPU)")
 @pytest.mark.parametrize("metric", list(METRICS))
 def test_cuda_equals_cpu(metric):
@@ -241,6 +242,13 @@ def test_cuda_equals_cpu(metric):
     torch.testing.assert_close(deaths.cpu(), vr0_death_times(x, metric))
     TopologicalLoss(0.5, metric)(xc).backward()
     assert torch.isfinite(xc.grad).all()
+    # float64: the loss and its gradient on CUDA (batched cdist) equal the CPU's (pdist per group)
+    x64 = cloud(10, 8, 16, 128, "dups", torch.float64).requires_grad_()
+    x64c = x64.detach().cuda().requires_grad_()
+    loss, loss_c = TopologicalLoss(0.5, metric)(x64), TopologicalLoss(0.5, metric)(x64c)
+    loss.backward(), loss_c.backward()
+    torch.testing.assert_close(loss_c.cpu(), loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x64c.grad.cpu(), x64.grad, rtol=1e-12, atol=1e-12)
 
 
 def _torchph():
