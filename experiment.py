@@ -10,6 +10,7 @@ per epoch; evaluated epochs carry test and validation accuracy and the collapse 
 run killed at any moment resumes to exactly the numbers of an uninterrupted one.
 """
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -129,11 +130,17 @@ def provenance(device: torch.device, cfg: dict) -> dict:
     dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"))  # code, not logs
     return dict(commit=commit + ("+dirty" if dirty else ""), torch=torch.__version__,
                 torchvision=torchvision.__version__, numpy=np.__version__, scipy=scipy.__version__,
-                python=platform.python_version(), device=device_description(device), cpu=cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                python=platform.python_version(), **where(device),
+                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def where(device: torch.device) -> dict:
+    """The provenance of the process that trains: device, CPU, kernels (after `configure_torch`)."""
+    return dict(device=device_description(device), cpu=cpu_name(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability(),
                 deterministic=torch.are_deterministic_algorithms_enabled(),
                 tf32=device.type == "cuda" and (torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32),
-                cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-                date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -186,8 +193,9 @@ def evaluate(model, train: data.TrainSubset, held: dict, metric: str, num_classe
         out["train"] = _or_error(lambda: collapse_metrics(z, train.y, W, b, num_classes))
         has_deaths = [n > 1 for n in train.class_sizes]  # a class of one image has no death time
         deaths = [vr0_death_times(z[train.y == c], metric) for c in range(num_classes) if has_deaths[c]]
-        dev["death_mean"] = torch.stack([d.mean() for d in deaths])
-        dev["death_max"] = torch.stack([d.max() for d in deaths])
+        if deaths:
+            dev["death_mean"] = torch.stack([d.mean() for d in deaths])
+            dev["death_max"] = torch.stack([d.max() for d in deaths])
         acc = _or_error(lambda: CollapseAccumulator(num_classes, W, b, class_means(z, train.y, num_classes)))
         dev["test_correct"] = torch.zeros((), dtype=torch.long, device=y_test.device)
         for i in range(0, y_test.numel(), batch):
@@ -204,7 +212,7 @@ def evaluate(model, train: data.TrainSubset, held: dict, metric: str, num_classe
     model.train(was_training)
     result = dict(train_acc=host["train_acc"])  # the log's key order: train_acc, train, deaths, test, val
     if with_test:
-        mean, top = iter(host["death_mean"]), iter(host["death_max"])
+        mean, top = iter(host.get("death_mean", [])), iter(host.get("death_max", []))
         result.update(train=out["train"], death_mean=[next(mean) if h else None for h in has_deaths],
                       death_max=[next(top) if h else None for h in has_deaths],
                       test_acc=host["test_correct"] / y_test.numel(), test=out["test"])
@@ -377,9 +385,17 @@ def _whole_lines(prefix: bytes) -> bool:
         return False
 
 
+def split_digest(train: data.TrainSubset) -> str:
+    """A fingerprint of a run's training images and labels (as the run sees them, normalised)."""
+    h = hashlib.sha256(train.y.cpu().numpy().tobytes())
+    h.update(train.x.cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def check_run_config(folder: Path, record: dict) -> None:
-    """Write the run's config.json, or, resuming, check that it was written with these settings (under the run's
-    lock, so that no process resumes a run with other settings than it started with)."""
+    """Write the run's config.json, or, resuming, check that it was written with these settings and on the same
+    training images (under the run's lock, so that no process resumes a run with other settings than it started
+    with). A seeded draw made before validation sets existed came from all images, so it cannot be resumed now."""
     path = folder / "config.json"
     if not path.exists():
         atomic_write(path, json.dumps(record, indent=1))
@@ -388,9 +404,14 @@ def check_run_config(folder: Path, record: dict) -> None:
     diff = setting_differences(old["config"], record["config"])
     was, now = run_settings(old["run"], old["config"]), run_settings(record["run"], record["config"])
     diff.update({k: (was[k], now[k]) for k in was if was[k] != now[k]})
+    if old.get("split_digest", record["split_digest"]) != record["split_digest"]:
+        diff["training images"] = (old["split_digest"], record["split_digest"])
+    if "split_digest" not in old and "VAL_SIZE" not in old["config"] and "seeded" in old.get("data_source", ""):
+        diff["training images"] = ("a seeded draw from all images (before validation sets)",
+                                   "a draw from the images outside the validation set")
     if diff:
-        raise RunError(f"{path} was written with other settings {diff} (old, new): run with those, or choose "
-                       f"another OUT_DIR")
+        raise RunError(f"{path} was written with other settings {diff} (old, new): run with those, or move "
+                       f"{folder} away to train the run anew")
 
 
 def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_classes: int, in_channels: int,
@@ -513,10 +534,10 @@ def run_one(cfg: dict, d: dict, r: dict, out: Path, device: torch.device, meta: 
             lock.flush()
             if is_done(folder):  # finished by another process meanwhile
                 return dict(status="done")
-            train, held, source = subset_for(cfg, d, r["split"], device)
             try:
+                train, held, source = subset_for(cfg, d, r["split"], device)
                 check_run_config(folder, dict(run=r, config=defining_settings(cfg), data_source=source,
-                                              seed=run_seed(cfg, r)))
+                                              split_digest=split_digest(train), seed=run_seed(cfg, r)))
                 if "seeded" in source:
                     tqdm.write(f"{r['name']}: {source}")
                 res = train_run(cfg, r, train, held, d["num_classes"], d["in_channels"], device, folder, position)
@@ -562,10 +583,13 @@ EXECUTORS = {"local": execute_local, "ray": execute_ray}  # (cfg, data, runs, OU
 
 
 def configure_torch(cfg: dict, device: torch.device) -> None:
-    """Threads, and reproducible or fast kernels: DETERMINISTIC selects deterministic algorithms and no TF32
-    (CUBLAS_WORKSPACE_CONFIG is set in `main` before CUDA starts); otherwise TF32 and cuDNN's autotuner."""
+    """Threads, and reproducible or fast kernels: DETERMINISTIC selects deterministic algorithms and no TF32, with
+    CUBLAS_WORKSPACE_CONFIG (which torch checks at each cuBLAS call: call this before any CUDA work, in every
+    process that trains, a Ray worker too); otherwise TF32 and cuDNN's autotuner."""
     if cfg["THREADS"]:
         torch.set_num_threads(cfg["THREADS"])
+    if cfg["DETERMINISTIC"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     fast = not cfg["DETERMINISTIC"]
     torch.use_deterministic_algorithms(cfg["DETERMINISTIC"])
     torch.backends.cuda.matmul.allow_tf32 = fast
@@ -604,8 +628,6 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     if cfg["REPORT_ONLY"]:
         print(report.write_report(out, cfg["PAIR_WITH"]))
         return 0
-    if cfg["DETERMINISTIC"]:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS reads it when CUDA starts
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
     configure_torch(cfg, device)
     try:

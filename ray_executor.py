@@ -24,7 +24,7 @@ import experiment
 from config import ConfigError
 
 INSTALL = 'pip install -e ".[ray]"'
-MARKER = ".ray-driver"          # written by the driver into OUT_DIR; a task that cannot read it cannot see OUT_DIR
+MARKER = ".ray-driver-"         # + a token: written by each driver into OUT_DIR; a task that cannot read it cannot see OUT_DIR
 LOCK_WAIT_S = 600               # how long a task waits for a run locked by another (e.g. a dead attempt's) process
 RETRIES = 3                     # Ray retries of a task whose worker or node died
 
@@ -51,28 +51,30 @@ def task_options(cfg: dict, cluster: dict) -> dict:
 
 
 def write_marker(out: Path) -> str:
+    """A file only this driver writes (several drivers may share an OUT_DIR); returns its token."""
     token = uuid.uuid4().hex
-    experiment.atomic_write(out / MARKER, token)
+    experiment.atomic_write(out / f"{MARKER}{token}", token)
     return token
 
 
 def train_task(cfg: dict, d: dict, run: dict, out: str, token: str, meta: dict) -> dict:
     """One run in a Ray worker: check OUT_DIR, set threads and device, train through `experiment.run_one`."""
     out = Path(out)
+    marker = out / f"{MARKER}{token}"
     try:
-        seen = (out / MARKER).read_text()
+        seen = marker.read_text()
     except OSError:
         seen = None
     if seen != token:
         raise OutDirNotVisible(f"OUT_DIR {out} is not visible from node {os.uname().nodename} as the driver wrote it "
-                               f"({out / MARKER} {'missing' if seen is None else 'from another driver'}): put OUT_DIR "
-                               "on storage that every node of the cluster sees (a shared file system)")
+                               f"({marker} {'missing' if seen is None else 'differs'}): put OUT_DIR on storage that "
+                               "every node of the cluster sees (a shared file system)")
     local = dict(cfg, THREADS=cfg["CPUS_PER_RUN"])
     import ray
     device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
-    experiment.configure_torch(local, device)
+    experiment.configure_torch(local, device)  # before any CUDA work: threads, determinism, CUBLAS_WORKSPACE_CONFIG
     d = dict(d, **{k: d[k].to(device) for k in ("x_test", "y_test", "x_val", "y_val")})
-    meta = dict(meta, device=experiment.device_description(device))
+    meta = dict(meta, **experiment.where(device))  # this worker's device, CPU and kernels, not the driver's
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         result = experiment.run_one(local, d, run, out, device, meta, position=0)
@@ -88,7 +90,7 @@ def execute_ray(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.d
     if started:  # "" starts a fresh local instance; a bare ray.init() would join $RAY_ADDRESS or an earlier `ray start`
         ray.init(address=cfg["RAY_ADDRESS"] or "local", include_dashboard=False, log_to_driver=True,
                  **({"_node_ip_address": "127.0.0.1"} if not cfg["RAY_ADDRESS"] else {}))
-    refs = {}
+    refs, token = {}, None
     try:
         token = write_marker(out)
         opts = task_options(cfg, ray.cluster_resources())
@@ -123,6 +125,7 @@ def execute_ray(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.d
             ray.cancel(ref, force=True)
         raise
     finally:
-        (out / MARKER).unlink(missing_ok=True)
+        if token:
+            (out / f"{MARKER}{token}").unlink(missing_ok=True)
         if started:
             ray.shutdown()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from runs import LEGACY_LAMBDA, run_differences, run_settings
+from runs import LEGACY_LAMBDA, LEGACY_RUN_KEYS, run_differences, run_settings, setting_differences
 
 # MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
 # et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.
@@ -130,30 +130,33 @@ def pair_key(r: dict) -> tuple[int, int]:
     return r["run"]["split"], r["seed"]
 
 
-def ci95(n: int, mean: float, std: float) -> tuple[float, float]:
-    """95 % confidence interval of a mean from n paired differences (Student's t, n − 1 degrees of freedom)."""
-    if n < 2 or not np.isfinite(std):
+def ci95(n: int, mean: float, std: float, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval (95 % by default) of a mean from n paired differences (Student's t, n − 1 degrees of
+    freedom); undefined (NaN) for fewer than 2 pairs or differences without spread."""
+    if n < 2 or not np.isfinite(std) or std == 0:
         return float("nan"), float("nan")
-    h = stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)
+    h = stats.t.ppf(1 - (1 - level) / 2, n - 1) * std / np.sqrt(n)
     return mean - h, mean + h
 
 
-def holm(p_values) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order; NaN stays NaN."""
+def holm(p_values, m: int | None = None) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order, for a family of m tests (default:
+    the finite p-values; pass the number of contrasts tested so that an undefined p still counts); NaN stays NaN."""
     p = np.asarray(p_values, dtype=float)
     ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok) if m is None else m
     order = ok[np.argsort(p[ok])]
     adj, running = np.full(p.shape, np.nan), 0.0
     for i, k in enumerate(order):
-        running = max(running, min(1.0, (len(order) - i) * p[k]))
+        running = max(running, min(1.0, (m - i) * p[k]))
         adj[k] = running
     return adj.tolist()
 
 
 def verdict(lo: float, hi: float) -> str:
-    """What a paired difference's 95 % CI lets one say: no difference only when it lies within ±NO_DIFFERENCE."""
+    """What a paired difference's CI lets one say: no difference only when it lies within ±NO_DIFFERENCE."""
     if not np.isfinite(lo):
-        return "not resolved (too few pairs)"
+        return "not resolved (too few pairs, or no spread)"
     if -NO_DIFFERENCE <= lo and hi <= NO_DIFFERENCE:
         return f"no difference (CI within ±{NO_DIFFERENCE:g})"
     return "A better" if lo > 0 else "B better" if hi < 0 else "not resolved (CI spans 0)"
@@ -179,13 +182,14 @@ def paired_tests(a: dict, b: dict) -> tuple[int, float, float, float, float]:
     """n, mean and std of the differences a − b over shared keys (splits, or (split, seed); in % points),
     paired t-test p, Wilcoxon signed-rank p."""
     shared = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in shared]) * 100
+    # accuracies are counts / N: round away the float noise of subtracting them, so that equal differences are equal
+    d = np.round(np.array([a[s] - b[s] for s in shared]) * 100, 6)
     if d.size < 2:
         return d.size, float(d.mean()) if d.size else float("nan"), float("nan"), float("nan"), float("nan")
     if np.ptp(d) == 0:  # identical differences: the t statistic is undefined
         t_p = float("nan")
     else:
-        t_p = stats.ttest_rel([a[s] for s in shared], [b[s] for s in shared]).pvalue
+        t_p = stats.ttest_1samp(d, 0.0).pvalue
     try:
         w_p = stats.wilcoxon(d).pvalue
     except ValueError:  # all differences zero
@@ -218,8 +222,8 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
                  f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
     if len({tuple(r["run"]["split"] for r in rs) for rs in groups.values()}) > 1:
         L += ["", "The rows cover different splits: compare regularisers with the paired table below."]
-    keys = sorted(k for k in {k for r in finished for k in r["config"]}
-                  if len({json.dumps(r["config"].get(k)) for r in finished}) > 1)
+    keys = sorted({k for r in finished[1:] for k in setting_differences(finished[0]["config"], r["config"])}
+                  - LEGACY_RUN_KEYS)  # a key missing from older configs counts as its default
     if keys:
         L += ["", f"**Warning: these runs differ in {', '.join(keys)}**; they are not paired comparisons."]
     L += not_in_table(runs)
@@ -400,22 +404,28 @@ def contrasts_section(out: Path, groups: dict) -> list[str]:
         missing = [g for g, label in ((c["a"], a), (c["b"], b)) if label is None]
         rows.append((dict(c, a=a or c["a"], b=b or c["b"]), missing,
                      paired_tests(accs[a], accs[b]) if not missing else None))
-    t_adj = holm([r[2][3] if r[2] else np.nan for r in rows])
-    w_adj = holm([r[2][4] if r[2] else np.nan for r in rows])
+    tested = sum(1 for r in rows if r[2] and r[2][0] >= 2)
+    t_adj = holm([r[2][3] if r[2] else np.nan for r in rows], m=tested)
+    w_adj = holm([r[2][4] if r[2] else np.nan for r in rows], m=tested)
+    level = 1 - 0.05 / max(tested, 1)  # Bonferroni: the verdicts hold together for the whole family
     L = ["", f"## Pre-registered contrasts ({CONTRASTS_FILE}, named before the runs finished)", "",
          spec.get("note", ""), "",
+         f"p-values corrected by Holm over the {tested} contrasts with pairs; each verdict reads the Bonferroni "
+         f"{100 * level:.1f} % CI (95 % for the family): 'no difference' only when it lies within "
+         f"±{NO_DIFFERENCE:g} points.", "",
          "| contrast | A − B | pairs | mean difference (% points) | 95 % CI | t-test p (Holm) | Wilcoxon p (Holm) | "
-         "verdict |", "|---|---|---|---|---|---|---|---|"]
+         f"{100 * level:.1f} % CI | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for (c, missing, res), ta, wa in zip(rows, t_adj, w_adj):
         if missing or not res[0]:
-            L.append(f"| {c['name']} | {c['a']} − {c['b']} | 0 | – | – | – | – | not yet: "
+            L.append(f"| {c['name']} | {c['a']} − {c['b']} | 0 | – | – | – | – | – | not yet: "
                      + (f"no single finished group {', '.join(missing)}" if missing else "no shared split") + " |")
             continue
         n, m, s, tp, wp = res
         lo, hi = ci95(n, m, s)
-        ci = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "–"
+        blo, bhi = ci95(n, m, s, level)
+        ci, bci = ([f"[{x:+.2f}, {y:+.2f}]" if np.isfinite(x) else "–" for x, y in ((lo, hi), (blo, bhi))])
         L.append(f"| {c['name']} | {c['a']} − {c['b']} | {n} | {m:+.2f} | {ci} | {tp:.3g} ({ta:.3g}) | "
-                 f"{wp:.3g} ({wa:.3g}) | {verdict(lo, hi)} |")
+                 f"{wp:.3g} ({wa:.3g}) | {bci} | {verdict(blo, bhi)} |")
     return L
 
 

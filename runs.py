@@ -17,6 +17,8 @@ IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
                         "DETERMINISTIC": True}  # every earlier run was on a CPU, whose kernels are deterministic
 # λ before it became the run-level list LAMBDAS: the one value that run names leave out, so older folders keep theirs
 LEGACY_LAMBDA = 0.1
+# config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
+LEGACY_RUN_KEYS = {"LAMBDA", "SLIDING_BETA0"}
 
 
 def defining_settings(cfg: dict) -> dict:
@@ -56,20 +58,21 @@ def run_settings(run: dict, config: dict) -> dict:
     return dict(lr=run["lr"], **{k: v if k in params else None for k, v in values.items()})
 
 
+MISSING = "(missing)"
+
+
 def setting_differences(old: dict, new: dict) -> dict:
-    """{key: (old, new)} for the run-defining settings in which two configs differ; a key that one of them
-    lacks (written before the setting existed) counts as IMPLIED_WHEN_MISSING, or as no difference."""
+    """{key: (old, new)} for the run-defining settings in which two configs differ. A key that one of them lacks
+    counts as its IMPLIED_WHEN_MISSING value (written before the setting existed: every new run-defining constant
+    gets an entry there), else as MISSING, a difference; the per-run keys of older configs (LEGACY_RUN_KEYS) are
+    compared through `run_settings` instead."""
     diff = {}
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k, IMPLIED_WHEN_MISSING.get(k)), new.get(k, IMPLIED_WHEN_MISSING.get(k))
-        if k in old and k in new or k in IMPLIED_WHEN_MISSING:
-            if a != b:
-                diff[k] = (a, b)
+    for k in sorted((set(old) | set(new)) - LEGACY_RUN_KEYS):
+        a, b = (c.get(k, IMPLIED_WHEN_MISSING.get(k, MISSING)) for c in (old, new))
+        if a != b:
+            diff[k] = (a, b)
     return diff
 
-
-# config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
-LEGACY_RUN_KEYS = {"LAMBDA", "SLIDING_BETA0"}
 
 
 def run_differences(a: dict, b: dict) -> dict:
@@ -77,7 +80,7 @@ def run_differences(a: dict, b: dict) -> dict:
     differ and that changes both of them: a setting that one of them does not use (METRIC, λ or β for
     vanilla; β for ramp) is no difference, and a key missing from an older config counts as its default."""
     uses = [set(SCHEDULES[r["run"]["regularizer"]].params) for r in (a, b)]
-    skip = set(LEGACY_RUN_KEYS) | (set() if all(uses) else {"METRIC"})  # the metric only enters a penalty
+    skip = set() if all(uses) else {"METRIC"}  # the metric only enters a penalty
     diff = {k: v for k, v in setting_differences(a["config"], b["config"]).items() if k not in skip}
     sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
     diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})

@@ -9,7 +9,7 @@ setup(
     py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "runs", "experiment", "report",
                 "ray_executor"],
     install_requires=[
-        "torch>=2.1,<3",
+        "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",
         "numpy>=1.24",
         "scipy>=1.10",      # torchvision reads SVHN's .mat files with it; paired tests in report.py

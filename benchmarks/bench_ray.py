@@ -7,7 +7,8 @@ The same study, 3 regularisers × the given splits (6 runs by default, of about 
 
 * local: `--workers` processes of `mnist_top.py --THREADS=1` sharing one OUT_DIR (a lock per run), the way this
   repository ran its studies before Ray;
-* ray: one `mnist_top.py --EXECUTOR=ray --CPUS_PER_RUN=1` driver on a fresh local Ray instance of `--workers` CPUs.
+* ray: one `mnist_top.py --EXECUTOR=ray --CPUS_PER_RUN=1` driver on a fresh local Ray instance (one worker slot
+  per core, so give `--workers` the number of cores).
 
 It prints the wall time of each (from start to the last process's exit, including data loading, Ray's start and
 the report) and their ratio; target: Ray ≤ 1.10 × local. Nothing else should run on the machine meanwhile.
@@ -35,8 +36,10 @@ def main() -> int:
     parser.add_argument("--splits", default="0-1")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_USAGE_STATS_ENABLED": "0",
-                                                                         "RAY_num_cpus": str(args.workers)}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    if args.workers != os.cpu_count():
+        print(f"note: the local Ray instance has one worker slot per core ({os.cpu_count()}), not --workers "
+              f"({args.workers}): the comparison is fair only where they are equal")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         procs = [subprocess.Popen(study(Path(tmp) / "local", args, "--THREADS=1"), cwd=HERE, env=env,

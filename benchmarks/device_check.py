@@ -157,6 +157,7 @@ def main() -> int:
     parser.add_argument("--part", help=argparse.SUPPRESS)  # internal: run one part in this (child) process
     args = parser.parse_args()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA starts, in every child too
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))  # children
     sys.path.insert(0, str(HERE))
     if args.part:
         print(PARTS[args.part][0]())

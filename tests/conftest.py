@@ -1,6 +1,7 @@
 """Shared fixtures: the genuine MNIST (where ../shared/data has it) and small generated datasets in the
 datasets' own file formats, so that tests go through the real torchvision loading code."""
 import hashlib
+import os
 import struct
 from pathlib import Path
 
@@ -76,6 +77,13 @@ def svhn_root(tmp_path, monkeypatch):
     return make_svhn_format(tmp_path / "data", monkeypatch=monkeypatch)
 
 
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before any test starts CUDA: deterministic cuBLAS
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
+    """Two threads, and the deterministic mode restored after each test (experiment.main sets it)."""
     torch.set_num_threads(2)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.use_deterministic_algorithms(deterministic)

@@ -219,9 +219,16 @@ def test_a_setting_that_would_fail_later_fails_before_any_run_folder(reference, 
     assert msg in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
-def test_a_missing_data_folder_is_not_created_by_a_failed_download(tmp_path, capsys):
+def test_a_missing_data_folder_is_not_created_by_a_failed_download(tmp_path, monkeypatch):
+    import urllib.error
+    import torchvision.datasets.mnist
     import data
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", offline)  # as without internet
     root = tmp_path / "nowhere"
-    with pytest.raises(data.DataError):
-        data.load_dataset("KMNIST", root, train=True, download=True)        # no internet here: the download fails
+    with pytest.raises(data.DataError, match="the download failed"):
+        data.load_dataset("KMNIST", root, train=True, download=True)
     assert not root.exists()

@@ -220,3 +220,27 @@ def test_a_replicate_with_another_seed_gives_the_noise_floor(tmp_path):
     assert f"| 3 | {d1.mean():+.2f} | {d0.mean():+.2f} | {(d0 + d1).mean() / 2:+.2f} [" in row
     assert row.endswith(f"| {seed_sd:.2f} | {split_sd:.2f} | {sd:.2f} | {mde:.2f} |")
     assert "| sliding β0=1.1 − main: vanilla |" not in text  # other seeds: never paired as if the same runs
+
+
+def test_equal_count_differences_are_equal_despite_float_rounding():
+    a = {10: 0.9246, 11: 0.9032}
+    b = {k: round(v - 0.0024, 4) for k, v in a.items()}     # 24 images more on both splits
+    n, mean, std, t_p, w_p = report.paired_tests(a, b)
+    assert n == 2 and mean == pytest.approx(0.24) and std == 0 and np.isnan(t_p)
+    assert report.verdict(*report.ci95(n, mean, std)).startswith("not resolved")
+
+
+def test_a_contrast_verdict_holds_for_the_family_not_one_contrast(tmp_path):
+    d = [1.0, 1.5, 0.5, 1.2, 0.8]   # p ≈ 0.004 alone; the Bonferroni CI over 4 contrasts is wider than the 95 % one
+    for split in range(5):
+        labelled_run(tmp_path, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.90)
+        labelled_run(tmp_path, f"ramp_lam0.3_lr0.1_split{split:02d}", "ramp", split, 0.90 + d[split] / 100, lam=0.3)
+    (tmp_path / "contrasts.json").write_text(json.dumps(dict(contrasts=[
+        dict(name=str(i), a="ramp", b="vanilla") for i in range(4)])))
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    from scipy import stats
+    lo, hi = report.ci95(5, np.mean(d), np.std(d, ddof=1), 1 - 0.05 / 4)
+    half = stats.t.ppf(1 - 0.025 / 4, 4) * np.std(d, ddof=1) / np.sqrt(5)
+    assert (lo, hi) == pytest.approx((np.mean(d) - half, np.mean(d) + half))
+    assert f"| [{lo:+.2f}, {hi:+.2f}] | A better |" in text and "98.8 % CI" in text
