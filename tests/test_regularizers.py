@@ -72,7 +72,7 @@ def test_equals_scipy_mst(metric, dtype, kind, seed, n, d):
 @pytest.mark.parametrize("kind", ["normal", "ties", "dups"])
 @pytest.mark.parametrize("seed,n", [(0, 7), (1, 30)])
 def test_equals_giotto_ph(metric, kind, seed, n):
-    from gph import ripser_parallel
+    ripser_parallel = pytest.importorskip("gph", reason="giotto-ph (the test extra) is not installed").ripser_parallel
     x = cloud(seed, 2, n, 4, kind)
     deaths = vr0_death_times(x, metric).numpy()
     for g in range(2):
