@@ -245,8 +245,9 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
             L.append(f"| {label} | " + " | ".join(cells) + " |")
     L += trajectory_tables(groups)
     L += ["", "## Provenance", ""]
-    for key in ("commit", "device", "date", "torch", "torchvision", "numpy", "scipy", "python"):
-        vals = sorted({str(r["final"].get(key)) for r in finished})
+    for key in ("commit", "device", "cpu", "cpu_capability", "deterministic", "tf32", "date", "torch", "torchvision",
+                "numpy", "scipy", "python"):
+        vals = sorted({str(r["final"].get(key, "not recorded")) for r in finished})
         L.append(f"- {key}: {', '.join(vals)}")
     L.append(f"- seeds (torch.manual_seed and batch generator, per split): "
              f"{', '.join(sorted({str(r['seed']) for r in finished}, key=int))}")
