@@ -13,6 +13,8 @@ run still locked after that is reported as not finished, never as finished. Ctrl
 the same command again resumes. Imported only for EXECUTOR=ray, so that local studies need no Ray.
 """
 import os
+import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -83,6 +85,10 @@ def train_task(cfg: dict, d: dict, run: dict, out: str, token: str, meta: dict) 
         time.sleep(5)  # a retried attempt: the dead one's lock goes when its process does
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def execute_ray(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.device, meta: dict) -> list[str]:
     """Train `todo` as Ray tasks; returns the names of the runs that did not finish."""
     ray = require_ray()
@@ -91,6 +97,9 @@ def execute_ray(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.d
         ray.init(address=cfg["RAY_ADDRESS"] or "local", include_dashboard=False, log_to_driver=True,
                  **({"_node_ip_address": "127.0.0.1"} if not cfg["RAY_ADDRESS"] else {}))
     refs, token = {}, None
+    stop = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, timeout) cancels as Ctrl-C does
+        stop = signal.signal(signal.SIGTERM, _interrupt)
     try:
         token = write_marker(out)
         opts = task_options(cfg, ray.cluster_resources())
@@ -129,3 +138,5 @@ def execute_ray(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.d
             (out / f"{MARKER}{token}").unlink(missing_ok=True)
         if started:
             ray.shutdown()
+        if stop is not None:
+            signal.signal(signal.SIGTERM, stop)

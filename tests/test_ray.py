@@ -122,3 +122,33 @@ def test_the_resource_request_packs_runs_onto_a_gpu_only_where_ray_sees_one():
 def test_switching_executor_never_refuses_an_out_dir():
     from runs import NOT_RUN_DEFINING
     assert {"EXECUTOR", "RAY_ADDRESS", "CPUS_PER_RUN", "GPUS_PER_RUN"} <= NOT_RUN_DEFINING
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_stopping_the_driver_cancels_the_tasks_and_the_same_command_resumes(kmnist_root, tmp_path, sig):
+    import subprocess
+    import sys
+    from tests.test_experiment import REPO
+    run = tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00"
+    cmd = [sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}",
+           "--REGULARIZERS=sliding", "--EPOCHS=12", "--EXECUTOR=ray"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    output = open(tmp_path / "driver.txt", "w")
+    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while not (run / "ckpt.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (run / "ckpt.pt").exists()
+    driver.send_signal(sig)
+    driver.wait(timeout=60)                                              # the driver stops, its tasks with it
+    assert driver.returncode != 0 and not (run / "final.json").exists()
+    worker = int((run / ".lock").read_text().split()[1])
+    time.sleep(2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)                                               # the task's worker is gone
+    assert subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=300).returncode == 0
+    assert len(lines_of(run / "log.jsonl")) == 12 and (run / "final.json").exists()
+
+
+def lines_of(path):
+    return [json.loads(l) for l in path.read_text().splitlines()]
