@@ -12,7 +12,7 @@ import data
 import experiment
 import mnist_top
 from regularizers import METRICS, CenterLoss, TopologicalLoss
-from tests.test_experiment import TINY, constants
+from tests.test_experiment import TINY, constants, interrupted
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run benchmarks/device_check.py "
@@ -67,7 +67,6 @@ def test_a_deterministic_cuda_run_twice_gives_identical_logs(kmnist_root, tmp_pa
 def test_kill_and_resume_on_cuda_ends_identical(kmnist_root, tmp_path, monkeypatch):
     argv = CUDA_TINY + [f"--DATA_ROOT={kmnist_root}"]
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
-    from tests.test_reliability import interrupted
     interrupted(argv + [f"--OUT_DIR={tmp_path / 'b'}"], monkeypatch)
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"]) == 0
     run = "runs/sliding_beta1.1_lr0.1_split00/log.jsonl"

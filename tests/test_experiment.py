@@ -25,6 +25,22 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(l) for l in path.read_text().splitlines()]
 
 
+def interrupted(argv, monkeypatch, after_evaluations=4):
+    """Run main and kill it (KeyboardInterrupt) in the epoch of the given evaluation: past the epoch-2 checkpoint."""
+    calls, real = [], experiment.evaluate
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == after_evaluations:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.main(constants(mnist_top), argv)
+    monkeypatch.setattr(experiment, "evaluate", real)
+
+
 def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_path):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={out}"],
@@ -77,21 +93,9 @@ def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", "--REGULARIZERS=sliding", "--EVAL_EPOCHS=4"]
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
 
-    calls = []
-    real_evaluate = experiment.evaluate
-
-    def killed_in_epoch_4(*args, **kwargs):  # dies in epoch 4, two log lines past the epoch-2 checkpoint
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "evaluate", killed_in_epoch_4)
-    with pytest.raises(KeyboardInterrupt):
-        experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"])
+    interrupted(argv + [f"--OUT_DIR={tmp_path / 'b'}"], monkeypatch)  # dies in epoch 4, past the epoch-2 checkpoint
     run_b = tmp_path / "b" / "runs" / "sliding_beta1.1_lr0.1_split00"
     assert not (run_b / "final.json").exists() and len(lines(run_b / "log.jsonl")) == 3  # line 3: after the ckpt
-    monkeypatch.setattr(experiment, "evaluate", real_evaluate)
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"]) == 0
 
     run_a = tmp_path / "a" / "runs" / "sliding_beta1.1_lr0.1_split00"

@@ -12,29 +12,13 @@ import torch
 import experiment
 import mnist_top
 import report
-from tests.test_experiment import TINY, constants
+from tests.test_experiment import TINY, constants, interrupted
 
 RUN = "vanilla_lr0.1_split00"
 
 
 def argv_for(root, out, *extra):
     return TINY + [f"--DATA_ROOT={root}", f"--OUT_DIR={out}", "--REGULARIZERS=vanilla", *extra]
-
-
-def interrupted(argv, monkeypatch, after_evaluations=4):
-    """Run main and kill it (KeyboardInterrupt) in the epoch of the given evaluation: past the epoch-2 checkpoint."""
-    calls, real = [], experiment.evaluate
-
-    def killed(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == after_evaluations:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "evaluate", killed)
-    with pytest.raises(KeyboardInterrupt):
-        experiment.main(constants(mnist_top), argv)
-    monkeypatch.setattr(experiment, "evaluate", real)
 
 
 @pytest.fixture(scope="module")
