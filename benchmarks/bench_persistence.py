@@ -16,10 +16,12 @@ is not installed is reported as such and skipped.
 
 Part 2, overhead in a real training step: ``SimpleCNN_MNIST``, a batch of 8 groups × 16 images
 (each group an anchor plus 15 draws with replacement from 25 images of its class, so with duplicates),
-SGD step with cross-entropy, with and without + 0.1 · L_top (l1, β = 0.5) as in the MNIST protocol: the
-training loop's own step, `experiment.train_step`.
-The two kinds of step alternate (order swapped every pair), ``--steps`` of each; it prints the median
-step times, their ratio, and the median and quartiles of the per-pair ratios. Target: ≤ 1.05.
+SGD step with cross-entropy, without a penalty, with + 0.1 · L_top (l1, β = 0.5) as in the MNIST protocol,
+and with + 0.1 · L_center (`regularizers.CenterLoss`, the non-topological control of the ablations): the
+training loop's own step, `experiment.train_step`. The three kinds of step follow each other in an order
+that rotates every round, ``--steps`` of each; it prints the median step times, the ratios to the step
+without a penalty (median and quartiles of the per-round ratios) and L_center / L_top.
+Targets: L_top ≤ 1.05 × the plain step; L_center ≤ L_top.
 
 Run from the repository root with the repository installed (``pip install -e .``):
 ``python benchmarks/bench_persistence.py [--repeats R] [--steps S] [--threads T]``,
@@ -37,7 +39,7 @@ import torch
 try:
     from experiment import train_step
     from models import default_device, make_model
-    from regularizers import TopologicalLoss
+    from regularizers import CenterLoss, TopologicalLoss
 except ImportError as e:  # pragma: no cover - depends on how the script is launched
     raise SystemExit(f"{e}. Install the repository first (pip install -e .) or run "
                      "`python -m benchmarks.bench_persistence` from the repository root.")
@@ -160,7 +162,8 @@ def group_batch(pool, labels, G, n, gen):
 
 
 def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=0.1) -> dict:
-    """Median times of `experiment.train_step` with and without + λ · L_top, interleaved; prints and returns them."""
+    """Median times of `experiment.train_step` without a penalty, with + λ · L_top and with + λ · L_center (the
+    non-topological control), interleaved in rotating order; prints and returns them."""
     G, n = 8, 16
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(250) % 10  # 25 images per class, as in MNIST-250
@@ -170,33 +173,43 @@ def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=
     model = make_model(model_name, 10, shape[0]).to(device, memory_format=torch.channels_last)  # as in experiment.py
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
                           **({"fused": True} if device.type == "cuda" else {}))
-    top = TopologicalLoss(BETA, metric)
+    kinds = {"without": (TopologicalLoss(BETA, metric), 0.0), "top": (TopologicalLoss(BETA, metric), lam),
+             "center": (CenterLoss(metric), lam)}
 
-    def step(with_top):
+    def step(kind):
+        penalty, weight = kinds[kind]
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t = time.perf_counter()
-        train_step(model, opt, top, x, y, lam if with_top else 0.0, BETA, G, n)
+        train_step(model, opt, penalty, x, y, weight, BETA, G, n)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - t
 
     for _ in range(10):  # warm-up
-        step(False), step(True)
-    base, with_top = [], []
+        for kind in kinds:
+            step(kind)
+    times = {kind: [] for kind in kinds}
+    order = list(kinds)
     for i in range(steps):
-        if i % 2:
-            with_top.append(step(True)), base.append(step(False))
-        else:
-            base.append(step(False)), with_top.append(step(True))
-    ratios = np.array(with_top) / np.array(base)
-    q1, q2, q3 = np.percentile(ratios, [25, 50, 75])
-    mb, mt = statistics.median(base), statistics.median(with_top)
-    print(f"\n== training step on {device}: {model_name}, {G} groups x {n}, + {lam} * L_top ({metric}), "
+        for kind in order[i % 3:] + order[:i % 3]:  # rotate, so that no kind always follows another
+            times[kind].append(step(kind))
+    med = {kind: statistics.median(t) for kind, t in times.items()}
+    pair = {kind: np.array(times[kind]) / np.array(times["without"]) for kind in ("top", "center")}
+    print(f"\n== training step on {device}: {model_name}, {G} groups x {n}, + {lam} * penalty ({metric}), "
           f"{steps} interleaved steps of each, deterministic={torch.are_deterministic_algorithms_enabled()} ==")
-    print(f"median step: without {1e3 * mb:.2f} ms, with {1e3 * mt:.2f} ms, ratio of medians {mt / mb:.3f}")
-    print(f"per-pair ratio with/without: median {q2:.3f}, quartiles [{q1:.3f}, {q3:.3f}] (target <= 1.05)")
-    return dict(model=model_name, without_ms=1e3 * mb, with_ms=1e3 * mt, ratio=mt / mb, pair_median=q2)
+    print(f"median step: without {1e3 * med['without']:.2f} ms, with L_top {1e3 * med['top']:.2f} ms, "
+          f"with L_center {1e3 * med['center']:.2f} ms")
+    for kind, name in (("top", "L_top"), ("center", "L_center")):
+        q1, q2, q3 = np.percentile(pair[kind], [25, 50, 75])
+        print(f"with {name} / without: ratio of medians {med[kind] / med['without']:.3f}, per-step ratio median "
+              f"{q2:.3f}, quartiles [{q1:.3f}, {q3:.3f}]" + (" (target <= 1.05)" if kind == "top" else ""))
+    c = np.array(times["center"]) / np.array(times["top"])
+    print(f"L_center / L_top step: ratio of medians {med['center'] / med['top']:.3f}, per-step ratio median "
+          f"{np.median(c):.3f} (the control should cost no more than the topological loss: <= 1)")
+    return dict(model=model_name, without_ms=1e3 * med["without"], with_ms=1e3 * med["top"],
+                center_ms=1e3 * med["center"], ratio=med["top"] / med["without"],
+                pair_median=float(np.median(pair["top"])), center_vs_top=med["center"] / med["top"])
 
 
 def main():

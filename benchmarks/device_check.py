@@ -101,14 +101,16 @@ def part_steps() -> str:
     from models import default_device
     dev = default_device()
     steps = 100 if dev.type == "cuda" else 10
-    rows = ["| model | deterministic | step without L_top (ms) | with L_top (ms) | ratio |", "|---|---|---|---|---|"]
+    rows = ["| model | deterministic | step without penalty (ms) | with L_top (ms) | ratio | with L_center (ms) | "
+            "L_center / L_top |", "|---|---|---|---|---|---|---|"]
     for deterministic in (True, False):
         torch.use_deterministic_algorithms(deterministic)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not deterministic
         torch.backends.cudnn.benchmark = not deterministic
         for model in ("SimpleCNN_MNIST", "CNN13") if dev.type == "cuda" else ("SimpleCNN_MNIST",):  # CNN-13: s/step
             r = part_training(steps, dev, model_name=model, metric="l1" if model == "SimpleCNN_MNIST" else "l2")
-            rows.append(f"| {model} | {deterministic} | {r['without_ms']:.2f} | {r['with_ms']:.2f} | {r['ratio']:.3f} |")
+            rows.append(f"| {model} | {deterministic} | {r['without_ms']:.2f} | {r['with_ms']:.2f} | {r['ratio']:.3f} | "
+                        f"{r['center_ms']:.2f} | {r['center_vs_top']:.3f} |")
     return f"device {dev}, {steps} interleaved steps of each kind\n\n" + "\n".join(rows)
 
 
