@@ -342,10 +342,11 @@ def choose(values: list, acc: np.ndarray, default) -> tuple[object, str]:
     if default not in values or values[best] == default:
         return values[best], "best mean"
     d = 100 * (acc[best] - acc[values.index(default)])
-    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("inf")
+    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("inf")  # one split: nothing beats the default
+    se_text = f"{se:.2f}" if d.size > 1 else "undefined with one split"
     if d.mean() > se:
-        return values[best], f"beats the default {default:g} by {d.mean():.2f} > one paired SE ({se:.2f}) points"
-    return default, f"the default: {values[best]:g} is {d.mean():+.2f} points, within one paired SE ({se:.2f})"
+        return values[best], f"beats the default {default:g} by {d.mean():.2f} > one paired SE ({se_text}) points"
+    return default, f"the default: {values[best]:g} is {d.mean():+.2f} points, within one paired SE ({se_text})"
 
 
 def sweep_table(sw: dict) -> list[str]:

@@ -278,3 +278,9 @@ def test_a_summary_spec_of_the_wrong_form_is_refused_with_its_expected_form(tmp_
     with pytest.raises(SystemExit, match="expected .*rows"):
         report.write_summary(spec)
     assert not spec.with_suffix(".md").exists()
+
+
+def test_with_one_split_the_default_stays_and_the_reason_says_why():
+    acc = np.array([[0.95], [0.92]])                    # value 1 is 3 points better, on a single split
+    value, why = report.choose([1.0, 2.0], acc, default=2.0)
+    assert value == 2.0 and "undefined with one split" in why and "inf" not in why
