@@ -541,6 +541,25 @@ def replicate_section(groups: dict, others: dict) -> list[str]:
                 L.append(f"| {a} − {b} | {prefix} | {n} | {d1.mean():+.2f} | {d0.mean():+.2f} | "
                          f"{(d0 + d1).mean() / 2:+.2f} [{lo:+.2f}, {hi:+.2f}] | {seed_sd:.2f} | {split_sd:.2f} | "
                          f"{sd:.2f} | {mde:.2f} |")
+        rows = []
+        for a in labels:  # one regulariser's accuracy: what a retrained run (other seed or CPU) should expect
+            splits = sorted(s for s in set(mine[a]) & set(other[a]) if mine[a][s][0] != other[a][s][0])
+            if len(splits) < 2:
+                continue
+            a0 = np.array([100 * other[a][s][1] for s in splits])
+            a1 = np.array([100 * mine[a][s][1] for s in splits])
+            n, d = len(splits), a1 - a0
+            lo, hi = ci95(n, d.mean(), np.std(d, ddof=1))
+            rows.append(f"| {a} | {prefix} | {n} | {a1.mean():.2f} | {a0.mean():.2f} | {d.mean():+.2f} "
+                        f"[{lo:+.2f}, {hi:+.2f}] | {np.std(d, ddof=1) / np.sqrt(2):.2f} | "
+                        f"{np.std(d, ddof=1) / np.sqrt(n):.2f} |")
+        if rows:
+            L += ["", "One regulariser's test accuracy (%) under the two seeds, split by split: seed spread of one "
+                  "run = std over splits of (this − other)/√2, how far a single run moves from the seed alone; "
+                  "the last column is the std of the difference of two n-split means with different seeds.", "",
+                  "| regulariser | other folder | splits | mean (this seed) | mean (other seed) | this − other, "
+                  "95 % CI | seed spread of one run | std of the difference of the means |",
+                  "|---|---|---|---|---|---|---|---|", *rows]
     return L
 
 

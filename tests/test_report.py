@@ -220,6 +220,11 @@ def test_a_replicate_with_another_seed_gives_the_noise_floor(tmp_path):
     assert f"| 3 | {d1.mean():+.2f} | {d0.mean():+.2f} | {(d0 + d1).mean() / 2:+.2f} [" in row
     assert row.endswith(f"| {seed_sd:.2f} | {split_sd:.2f} | {sd:.2f} | {mde:.2f} |")
     assert "| sliding β0=1.1 − main: vanilla |" not in text  # other seeds: never paired as if the same runs
+    v0, v1 = np.array([93.0, 92.0, 94.0]), np.array([92.0, 93.0, 93.5])   # vanilla alone, seed 0 and seed 1
+    lo, hi = stats.t.interval(0.95, 2, loc=(v1 - v0).mean(), scale=np.std(v1 - v0, ddof=1) / np.sqrt(3))
+    row = next(l for l in text.splitlines() if l.startswith("| vanilla | main |"))
+    assert row == (f"| vanilla | main | 3 | {v1.mean():.2f} | {v0.mean():.2f} | {(v1 - v0).mean():+.2f} [{lo:+.2f}, "
+                   f"{hi:+.2f}] | {np.std(v1 - v0, ddof=1) / np.sqrt(2):.2f} | {np.std(v1 - v0, ddof=1) / np.sqrt(3):.2f} |")
 
 
 def test_equal_count_differences_are_equal_despite_float_rounding():
