@@ -513,10 +513,13 @@ def replicate_section(groups: dict, others: dict) -> list[str]:
     L = []
     for prefix, other in theirs.items():
         labels = [k for k in mine if k in other]
+
+        def replicated(*ls):  # splits that every group in ls has in both folders, under another seed there
+            return sorted(s for s in set.intersection(*(set(mine[l]) & set(other[l]) for l in ls))
+                          if mine[ls[0]][s][0] != other[ls[0]][s][0])
         for i, a in enumerate(labels):
             for b in labels[:i]:
-                splits = sorted(s for s in set(mine[a]) & set(mine[b]) & set(other[a]) & set(other[b])
-                                if mine[a][s][0] != other[a][s][0])
+                splits = replicated(a, b)
                 if len(splits) < 2:
                     continue
                 d0 = np.array([100 * (other[a][s][1] - other[b][s][1]) for s in splits])
@@ -543,16 +546,16 @@ def replicate_section(groups: dict, others: dict) -> list[str]:
                          f"{sd:.2f} | {mde:.2f} |")
         rows = []
         for a in labels:  # one regulariser's accuracy: what a retrained run (other seed or CPU) should expect
-            splits = sorted(s for s in set(mine[a]) & set(other[a]) if mine[a][s][0] != other[a][s][0])
+            splits = replicated(a)
             if len(splits) < 2:
                 continue
             a0 = np.array([100 * other[a][s][1] for s in splits])
             a1 = np.array([100 * mine[a][s][1] for s in splits])
             n, d = len(splits), a1 - a0
-            lo, hi = ci95(n, d.mean(), np.std(d, ddof=1))
+            sd = np.std(d, ddof=1)
+            lo, hi = ci95(n, d.mean(), sd)
             rows.append(f"| {a} | {prefix} | {n} | {a1.mean():.2f} | {a0.mean():.2f} | {d.mean():+.2f} "
-                        f"[{lo:+.2f}, {hi:+.2f}] | {np.std(d, ddof=1) / np.sqrt(2):.2f} | "
-                        f"{np.std(d, ddof=1) / np.sqrt(n):.2f} |")
+                        f"[{lo:+.2f}, {hi:+.2f}] | {sd / np.sqrt(2):.2f} | {sd / np.sqrt(n):.2f} |")
         if rows:
             L += ["", "One regulariser's test accuracy (%) under the two seeds, split by split: seed spread of one "
                   "run = std over splits of (this − other)/√2, how far a single run moves from the seed alone; "
