@@ -41,6 +41,9 @@ Metrics (the keys of the returned dict, in the order of `METRIC_NAMES`; all but
   the features' own class means. ``train_means`` changes nothing but this metric. Ties go to
   the lowest class index in both argmax and argmin.
 * ``within_class_variation``: ``Tr(Sigma_W)``; ``between_class_variation``: ``Tr(Sigma_B)``.
+* ``between_class_spectrum``: the ``C-1`` largest eigenvalues of ``Sigma_B``, largest first,
+  divided by their sum (a list; ``1/(C-1)`` each at a simplex ETF, where the means span ``C-1``
+  equal directions). Not in `METRIC_NAMES`, which lists the scalars.
 
 All standard deviations use ``ddof = 1``, as in the authors' notebook.
 
@@ -53,9 +56,12 @@ Conventions and bad input
 * ``ValueError`` (with a message saying what is wrong) for: ``num_classes < 2``; a class with no
   sample (named); ``p < C-1``; wrongly shaped features, labels, weight, bias or ``train_means``;
   non-integer labels or labels outside ``[0, C)``; non-finite features, weight, bias or
-  ``train_means``; a classifier row ``w_c = 0``; class means that do not span ``C-1``
-  dimensions (``Sigma_B`` numerically of rank ``< C-1``, e.g. two classes with the same mean),
-  where ``nc1`` and the cosines are undefined. No metric is ever returned as NaN.
+  ``train_means``; a classifier row ``w_c = 0``.
+* Class means that do not span ``C-1`` dimensions (``Sigma_B`` numerically of rank ``< C-1``,
+  e.g. two classes with the same mean) are no error: ``nc1`` is then None and the key
+  ``undefined`` says why; every other metric is still returned (the cosines of the means are
+  None only where a centred mean is zero; the ETF distance and NC3 of the means and the spectrum
+  only where all class means coincide). No metric is ever returned as NaN.
 """
 
 from __future__ import annotations
@@ -231,7 +237,13 @@ def _etf_distance(G: Tensor) -> Tensor:
 
 
 def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) -> dict:
-    """All metrics from the class means ``M`` (``C x p``), ``Sigma_W`` and the classifier."""
+    """All metrics from the class means ``M`` (``C x p``), ``Sigma_W`` and the classifier.
+
+    Where the class means span fewer than ``C-1`` dimensions ``nc1`` is None (``Sigma_B^+`` on
+    ``C-1`` eigenpairs is undefined) and ``undefined`` says why; the cosines of the means are None
+    only where a centred mean is zero, and the ETF distance and NC3 of the means, and the spectrum,
+    only where all class means coincide (``Tr Sigma_B = 0``). Everything else is always returned.
+    """
     C, p = M.shape
     mu_G = M.mean(dim=0)
     Mbar = (M - mu_G).T  # p x C
@@ -247,17 +259,28 @@ def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) 
         nc1, eqn_m, eqn_w, eqa_m, eqa_w, max_m, max_w,
         _etf_distance(Mbar.T @ Mbar), _etf_distance(W @ W.T), nc3,
         mismatches.to(_F64) / N, torch.trace(Sigma_W), torch.trace(Sigma_B),
-        lam[0], lam[-1],
+        Mbar.norm(dim=0).min(), *lam.flip(0),  # the spectrum, largest first
     ]).tolist()  # the one host sync
-    lam_min, lam_max = values[-2], values[-1]
+    n_metrics = len(METRIC_NAMES)
+    out = dict(zip(METRIC_NAMES, values[:n_metrics]))
+    min_norm, spectrum = values[n_metrics], values[n_metrics + 1:]
+    lam_max, lam_min = spectrum[0], spectrum[-1]
+    empty = []
     if not lam_min > lam_max * p * torch.finfo(_F64).eps:
-        raise ValueError(
-            f"the class means span fewer than C-1={C - 1} dimensions (eigenvalues of Sigma_B: "
-            f"largest {lam_max:.3g}, {C - 1}-th largest {lam_min:.3g}), e.g. two classes share "
-            "a mean: nc1 and the cosines are undefined"
-        )
-    out = dict(zip(METRIC_NAMES, values[:-2]))
-    nonfinite = [k for k, v in out.items() if not math.isfinite(v)]
+        empty.append("nc1")
+        out["undefined"] = (
+            f"the class means span fewer than C-1={C - 1} dimensions (eigenvalues of Sigma_B: largest "
+            f"{lam_max:.3g}, {C - 1}-th largest {lam_min:.3g}), e.g. two classes share a mean: nc1 is undefined")
+    if not min_norm > 0:
+        empty += ["nc2_equinorm_means", "nc2_equiangular_means", "nc2_maxangle_means"]
+    if not out["between_class_variation"] > 0:
+        empty += ["etf_distance_means", "nc3_self_duality"]
+    for k in empty:
+        out[k] = None
+    spectrum = [max(v, 0.0) for v in spectrum]  # eigenvalues of a PSD matrix: a negative one is rounding
+    total = sum(spectrum)
+    out["between_class_spectrum"] = [v / total for v in spectrum] if total > 0 else None
+    nonfinite = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
     if nonfinite:  # not reachable after the checks above; kept so that NaN never escapes
         raise ValueError(f"non-finite metric(s) {nonfinite}; the input is degenerate")
     return out
@@ -325,8 +348,9 @@ def collapse_metrics(features: Tensor, labels: Tensor, weight: Tensor, bias: Ten
 
     Returns
     -------
-    dict[str, float]
-        One python float per name in `METRIC_NAMES`, in that order.
+    dict
+        One python float (or None, see the module docstring) per name in `METRIC_NAMES`, in that
+        order, then ``between_class_spectrum`` (a list) and, where ``nc1`` is undefined, ``undefined``.
 
     Raises
     ------
@@ -444,8 +468,8 @@ class CollapseAccumulator:
         Raises
         ------
         ValueError
-            No data, a bad label or non-finite feature in some batch (the first is named), a
-            class with no sample, or degenerate class means.
+            No data, a bad label or non-finite feature in some batch (the first is named), or a
+            class with no sample.
         """
         if self.num_samples == 0:
             raise ValueError("no data: call update() with at least one non-empty batch")

@@ -246,11 +246,44 @@ class TopologicalLoss(nn.Module):
             shape = tuple(latent.shape) if torch.is_tensor(latent) else type(latent).__name__
             raise ValueError(f"latent must have shape (G, n, d), got {shape}; "
                              "reshape a group-major batch with latent.view(G, n, -1)")
-        deaths = vr0_death_times(latent, self.metric)
-        return (deaths - beta).abs().sum(1).mean()
+        deaths = vr0_death_times(latent, self.metric)                                   # (G, n − 1)
+        return self.edge_penalty(deaths, beta).sum(1).mean()
+
+    @staticmethod
+    def edge_penalty(deaths, beta):
+        """|d − β| of each death time: both sides of the target."""
+        return (deaths - beta).abs()
 
     def extra_repr(self):
         return f"beta={self._beta}, metric={self.metric!r}"
+
+
+class FloorLoss(TopologicalLoss):
+    """The push-up half of L_top: only death times below β are pushed up toward it, nothing is contracted.
+
+        L_floor = (1/G) Σ_g Σ_k max(0, β − d_gk)
+
+    With `CeilingLoss`, max(0, β − d) + max(0, d − β) = |d − β| edge by edge: the two halves of
+    `TopologicalLoss`. Same parameters as `TopologicalLoss`.
+    """
+
+    @staticmethod
+    def edge_penalty(deaths, beta):
+        return (beta - deaths).clamp_min(0)
+
+
+class CeilingLoss(TopologicalLoss):
+    """The contraction half of L_top: death times above β are pulled down to β, none is pushed up.
+
+        L_ceiling = (1/G) Σ_g Σ_k max(0, d_gk − β)
+
+    A contraction along each group's spanning tree that stops at the scale β (with β = 0 it is the
+    total tree length, as `TopologicalLoss` with β = 0). Same parameters as `TopologicalLoss`.
+    """
+
+    @staticmethod
+    def edge_penalty(deaths, beta):
+        return (deaths - beta).clamp_min(0)
 
 
 class CenterLoss(nn.Module):
@@ -288,6 +321,46 @@ class CenterLoss(nn.Module):
 
     def extra_repr(self):
         return f"metric={self.metric!r}"
+
+
+class CenterRadiusLoss(nn.Module):
+    """A non-topological target scale: each code is held at distance r from its group's mean.
+
+    For latent codes z_gi in G groups of n, with group means z̄_g = (1/n) Σ_i z_gi,
+
+        L_radius = (1/G) Σ_g Σ_i | ‖z_gi − z̄_g‖_p − r |
+
+    (sum over the n codes, mean over groups), r ≥ 0 given as `beta`. The centroid counterpart of
+    `TopologicalLoss` with β > 0, as `CenterLoss` is of β = 0: codes farther than r from their mean
+    are pulled in, codes nearer are pushed out. r is a distance to a centroid, not a tree-edge length,
+    so it is not on the scale of β. A code equal to its group mean gets the zero subgradient of the
+    norm, so a group of identical codes gives a zero, not NaN, gradient.
+
+    Parameters
+    ----------
+    beta : float
+        Target radius r ≥ 0. A plain attribute, like `TopologicalLoss.beta`.
+    metric : {"l2", "l1", "linf"}
+        Norm of the differences.
+    """
+
+    def __init__(self, beta=1.0, metric="l2"):
+        super().__init__()
+        self.p = _check_metric(metric)
+        self.metric = metric
+        self.beta = _check_nonneg("beta", beta)
+
+    def forward(self, latent, beta=None):
+        """Loss of latent codes (G, n, d); `beta` (the radius r) overrides `self.beta` for this call only."""
+        r = self.beta if beta is None else _check_nonneg("beta", beta)
+        if not torch.is_tensor(latent) or latent.dim() != 3:
+            shape = tuple(latent.shape) if torch.is_tensor(latent) else type(latent).__name__
+            raise ValueError(f"latent must have shape (G, n, d), got {shape}")
+        u = latent - latent.mean(1, keepdim=True)                                       # (G, n, d)
+        return (torch.linalg.vector_norm(u, ord=self.p, dim=-1) - r).abs().sum(1).mean()
+
+    def extra_repr(self):
+        return f"beta={self.beta}, metric={self.metric!r}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -427,6 +500,34 @@ class Center(Ramp):
     loss = "center"
 
 
+class Floor(SlidingFixedBeta):
+    """Only the push-up of β > 0: λ = lam · t on Σ max(0, β0 − d), deaths below β0 pushed up, none pulled down.
+
+    `SlidingFixedBeta` − `Floor` is what the contraction toward β adds (`FloorLoss`).
+    """
+
+    loss = "floor"
+
+
+class Ceiling(SlidingFixedBeta):
+    """Only the contraction of β > 0: λ = lam · t on Σ max(0, d − β0), a tree contraction that stops at β0.
+
+    `SlidingFixedBeta` − `Ceiling` is what pushing short edges up to β adds (`CeilingLoss`).
+    """
+
+    loss = "ceiling"
+
+
+class CenterRadius(SlidingFixedBeta):
+    """A centroid target scale: λ = lam · t on Σ |‖z − z̄‖ − r|, r = beta0, each code held at distance r from its mean.
+
+    The non-topological counterpart of `SlidingFixedBeta` (`CenterRadiusLoss`): `SlidingFixedBeta` −
+    `CenterRadius` asks whether a target scale needs the tree.
+    """
+
+    loss = "center_radius"
+
+
 class TerminalSliding(Sliding):
     """Sliding, started at the terminal phase of training.
 
@@ -462,8 +563,11 @@ class TerminalSliding(Sliding):
 
 
 SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "terminal_sliding": TerminalSliding,
-             "sliding_fixed_beta": SlidingFixedBeta, "ramp": Ramp, "center": Center}
-LOSSES = {"topological": TopologicalLoss, "center": CenterLoss}  # the penalty of each schedule, by `Schedule.loss`
+             "sliding_fixed_beta": SlidingFixedBeta, "ramp": Ramp, "center": Center, "floor": Floor,
+             "ceiling": Ceiling, "center_radius": CenterRadius}
+# the penalty of each schedule, by `Schedule.loss`
+LOSSES = {"topological": TopologicalLoss, "center": CenterLoss, "floor": FloorLoss, "ceiling": CeilingLoss,
+          "center_radius": CenterRadiusLoss}
 
 
 def describe(names=None) -> str:

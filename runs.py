@@ -14,7 +14,8 @@ NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BE
 # what a run-defining setting was before it existed: a config.json written earlier, without the key, means this value
 IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
                         "VAL_SIZE": 10_000,  # every earlier run used shipped splits, which no validation set changes
-                        "DETERMINISTIC": True}  # every earlier run was on a CPU, whose kernels are deterministic
+                        "DETERMINISTIC": True,  # every earlier run was on a CPU, whose kernels are deterministic
+                        "ETF_CLASSIFIER": False}  # every earlier run learned its linear classifier
 # λ before it became the run-level list LAMBDAS: the one value that run names leave out, so older folders keep theirs
 LEGACY_LAMBDA = 0.1
 # config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
@@ -31,8 +32,10 @@ def plan_runs(cfg: dict) -> list[dict]:
 
     A regulariser is run at every value of the lists of the parameters it uses (`Schedule.params`):
     λ from LAMBDAS, β from HOFER_BETAS (hofer) or SLIDING_BETA0S (the sliding family). The name holds
-    each of them (λ only where it is not LEGACY_LAMBDA); `beta` and `lam` are None where unused.
+    each of them (λ only where it is not LEGACY_LAMBDA), and `_etf` with ETF_CLASSIFIER (only then, so that every
+    earlier folder keeps its names); `beta` and `lam` are None where unused.
     """
+    etf = "_etf" if cfg.get("ETF_CLASSIFIER", IMPLIED_WHEN_MISSING["ETF_CLASSIFIER"]) else ""
     runs = []
     for split in cfg["SPLITS"]:
         for reg in cfg["REGULARIZERS"]:
@@ -44,7 +47,7 @@ def plan_runs(cfg: dict) -> list[dict]:
                     for beta in betas:
                         name = (reg + (f"_beta{beta:g}" if beta is not None else "")
                                 + (f"_lam{lam:g}" if lam not in (None, LEGACY_LAMBDA) else "")
-                                + f"_lr{lr:g}_split{split:02d}")
+                                + f"{etf}_lr{lr:g}_split{split:02d}")
                         runs.append(dict(name=name, regularizer=reg, split=split, lr=lr, beta=beta, lam=lam))
     return runs
 

@@ -22,15 +22,18 @@ EPOCHS = 310                    # training epochs
 LRS = [0.03]                    # initial learning rates (several = a sweep); cosine-annealed to 0 per epoch
 MOMENTUM = 0.9                  # SGD momentum
 NESTEROV = False                # Nesterov momentum (Hofer et al.'s released code uses it; the original study did not)
+ETF_CLASSIFIER = False          # fix the last layer to a simplex ETF with one learned scale (models.ETFClassifier)
 WEIGHT_DECAY = 1e-3             # the paper's text; the original code had 10e-3 = 0.01
 GROUPS_PER_BATCH = 8            # groups per batch
 SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 draws with replacement
 # regularisers
-REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also sliding_fixed_beta, ramp, center, terminal_sliding (regularizers.py)
+REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also sliding_fixed_beta, ramp, center, floor, ceiling, center_radius,
+                                                # terminal_sliding (regularizers.py)
 METRIC = "l2"                   # distance of the persistence: l1, l2 or linf
 LAMBDAS = [0.1]                 # weight λ of the penalty (hofer), λmax of the ramped ones (several = a sweep)
 HOFER_BETAS = [0.5]             # hofer's constant β (several = a sweep)
-SLIDING_BETA0S = [1.0]          # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E (several = a sweep)
+SLIDING_BETA0S = [1.0]          # sliding: β = β0·√(1 − e/E) and λ = λmax·e/E in epoch e = 1…E (several = a sweep);
+                                # the fixed β of sliding_fixed_beta, floor, ceiling and the radius r of center_radius
 # runs, logs, output
 SEED = 0                        # run seed = 1000·SEED + split, shared by all regularisers of a split
 EVAL_EPOCHS = 40                # evaluate test accuracy + collapse at ~this many log-spaced epochs, plus the last

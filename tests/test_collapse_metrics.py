@@ -135,8 +135,76 @@ def test_names_and_types():
     assert METRIC_NAMES == EXPECTED_NAMES
     H, y, W, b = random_problem()
     out = collapse_metrics(H, y, W, b, 5)
-    assert tuple(out) == EXPECTED_NAMES
-    assert all(type(v) is float and math.isfinite(v) for v in out.values())
+    assert tuple(out) == EXPECTED_NAMES + ("between_class_spectrum",)
+    assert all(type(out[k]) is float and math.isfinite(out[k]) for k in EXPECTED_NAMES)
+    assert len(out["between_class_spectrum"]) == 4
+
+
+def reference_spectrum(H, y, C):
+    """The C-1 largest eigenvalues of a Sigma_B built by hand, largest first, over their sum (numpy eigvalsh)."""
+    H = np.asarray(H, dtype=np.float64)
+    mu = [H[np.asarray(y) == c].mean(0) for c in range(C)]
+    mu_G = sum(mu) / C
+    Sigma_B = sum(np.outer(m - mu_G, m - mu_G) for m in mu) / C
+    lam = np.clip(np.linalg.eigvalsh(Sigma_B)[::-1][: C - 1], 0, None)
+    return lam / lam.sum()
+
+
+@pytest.mark.parametrize("C, p, seed", [(5, 8, 0), (10, 128, 1), (3, 2, 2)])
+def test_spectrum_is_the_normalised_top_eigenvalues_of_sigma_b(C, p, seed):
+    H, y, W, b = random_problem(C, p, seed=seed)
+    out = collapse_metrics(H, y, W, b, C)
+    assert out["between_class_spectrum"] == pytest.approx(reference_spectrum(H, y, C), rel=1e-9, abs=1e-12)
+    acc = CollapseAccumulator(C, W, b, train_means=class_means(H, y, C))
+    acc.update(H[:7], y[:7])
+    acc.update(H[7:], y[7:])
+    assert acc.compute()["between_class_spectrum"] == pytest.approx(out["between_class_spectrum"], rel=1e-9, abs=1e-12)
+
+
+def test_spectrum_of_a_simplex_etf_is_flat():
+    C = 6
+    H, y, W, b = simplex_etf_problem(C, 20, 2.0, 1.0, [3] * C, seed=0)
+    assert collapse_metrics(H, y, W, b, C)["between_class_spectrum"] == pytest.approx([1 / (C - 1)] * (C - 1))
+
+
+def rank_deficient_problem():
+    """Class 1 given the features of class 0: the 5 class means span 3 dimensions, not C-1 = 4."""
+    H, y, W, b = random_problem(5, 8, seed=3)
+    H = H.clone()
+    H[y == 1] = H[y == 0][: int((y == 1).sum())]
+    return H, y, W, b
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_rank_deficient_means_leave_only_nc1_undefined(streaming):
+    H, y, W, b = rank_deficient_problem()
+    if streaming:
+        acc = CollapseAccumulator(5, W, b, train_means=class_means(H, y, 5))
+        acc.update(H[:9], y[:9])
+        acc.update(H[9:], y[9:])
+        out = acc.compute()
+    else:
+        out = collapse_metrics(H, y, W, b, 5)
+    assert out["nc1"] is None
+    assert "span fewer than C-1=4 dimensions" in out["undefined"]
+    ref = reference_metrics(H, y, W, b, 5)
+    defined = [k for k in EXPECTED_NAMES if k != "nc1"]
+    assert_close_dicts(out, ref, rtol=1e-8, atol=1e-10, keys=defined)
+    spectrum = reference_spectrum(H, y, 5)
+    assert out["between_class_spectrum"] == pytest.approx(spectrum, rel=1e-8, abs=1e-12)
+    assert out["between_class_spectrum"][-1] < 1e-12 < out["between_class_spectrum"][-2]
+
+
+def test_all_features_equal_leave_the_traces():
+    H, y, W, b = random_problem(4, 6, seed=4)
+    out = collapse_metrics(torch.ones_like(H), y, W, b, 4)
+    assert out["within_class_variation"] == 0.0 and out["between_class_variation"] == 0.0
+    for k in ("nc1", "nc2_equinorm_means", "nc2_equiangular_means", "nc2_maxangle_means", "etf_distance_means",
+              "nc3_self_duality", "between_class_spectrum"):
+        assert out[k] is None, k
+    ref = reference_metrics(H, y, W, b, 4)  # the classifier's own geometry does not depend on the features
+    assert_close_dicts(out, ref, keys=("etf_distance_classifiers", "nc2_equiangular_classifiers"))
+    assert all(math.isfinite(v) for v in out.values() if isinstance(v, float))
 
 
 # ----------------------------------------------------------------------------- exact collapse
@@ -372,11 +440,6 @@ def _bad(kind):
         C = 1
     elif kind == "no samples":
         H, y = H[:0], y[:0]
-    elif kind == "equal class means":
-        H = H.clone()
-        H[y == 1] = H[y == 0][: int((y == 1).sum())]
-    elif kind == "all features equal":
-        H = torch.ones_like(H)
     elif kind == "features not a tensor":
         H = H.numpy()
     return H, y, W, b, C, R
@@ -404,8 +467,6 @@ BAD = {
     "NaN train_means": "train_means contains NaN",
     "one class": "num_classes must be >= 2",
     "no samples": "N = 0",
-    "equal class means": "class means span fewer than C-1=3 dimensions",
-    "all features equal": "class means span fewer than C-1=3 dimensions",
     "features not a tensor": "features must be a torch.Tensor",
 }
 
@@ -422,7 +483,6 @@ STREAM_BAD = {
     "empty class": "class 2 has no sample",
     "label too large": r"in batch 1 \(0-based\) outside \[0, 4\)",
     "NaN feature": r"features in batch 0 \(0-based\) contain 1 NaN",
-    "equal class means": "class means span fewer than C-1=3 dimensions",
     "features 1-D": "features must be 2-D",
     "labels length": "labels must have shape",
     "weight columns": "features have p=5 columns but the classifier has p=4",

@@ -1,5 +1,6 @@
 """The entry scripts end to end with tiny settings, through the real code path."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -184,7 +185,10 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
     model.latent = Collapsed()
     held = dict(x_test=train.x, y_test=y, x_val=train.x[:0], y_val=y[:0])
     out = experiment.evaluate(model, train, held, "l1", 4, with_test=True, batch=16)
-    assert "error" in out["train"] and "error" in out["test"] and out["death_max"] == [0.0] * 4
+    for where in ("train", "test"):  # only what needs the class means to span C − 1 dimensions is left empty
+        assert out[where]["nc1"] is None and "span fewer" in out[where]["undefined"]
+        assert out[where]["within_class_variation"] == 0.0 and out[where]["between_class_spectrum"] is None
+    assert out["death_max"] == [0.0] * 4
     folder = tmp_path / "runs" / "vanilla_lr0.1_split00"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(dict(run=dict(regularizer="vanilla", beta=0.0, lr=0.1, split=0),
@@ -242,3 +246,51 @@ def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, t
     config = json.loads((tmp_path / "runs" / "hofer_beta4_lr0.1_split00" / "config.json").read_text())["config"]
     assert config["METRIC"] == "l2" and config["NESTEROV"] is True
     assert json.loads((tmp_path / "settings.json").read_text())["METRIC"] == "l2"
+
+
+def test_a_tiny_run_of_each_mechanism_arm_logs_its_schedule_and_penalty(kmnist_root, tmp_path):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=floor,ceiling,center_radius",
+                   "--LAMBDAS=0.2", "--SLIDING_BETA0S=0.5", "--EVAL_EPOCHS=4"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    runs = {p.name: lines(p / "log.jsonl") for p in (tmp_path / "runs").iterdir()}
+    assert sorted(runs) == ["ceiling_beta0.5_lam0.2_lr0.1_split00", "center_radius_beta0.5_lam0.2_lr0.1_split00",
+                            "floor_beta0.5_lam0.2_lr0.1_split00"]
+    for log in runs.values():
+        assert [l["lam"] for l in log] == pytest.approx([0.05, 0.1, 0.15, 0.2])     # λmax · e/E
+        assert [l["beta"] for l in log] == [0.5] * 4                                # β (or r) ≡ β0
+        assert all(l["top"] >= 0 and math.isfinite(l["top"]) for l in log)
+        assert len(log[-1]["train"]["between_class_spectrum"]) == 9 and "etf_scale" not in log[-1]
+    tops = {name.split("_beta")[0]: log[0]["top"] for name, log in runs.items()}
+    assert len(set(tops.values())) == 3  # three penalties on the same batches and initialisation
+
+
+def test_etf_classifier_keeps_the_backbone_and_batches_and_logs_its_scale(kmnist_root, tmp_path):
+    run = dict(name="vanilla_lr0.1_split00", regularizer="vanilla", split=0, lr=0.1, beta=None, lam=None)
+    plain = experiment.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu"))
+    etf = experiment.build_run({**constants(mnist_top), "ETF_CLASSIFIER": True}, run, 10, 1, torch.device("cpu"))
+    for (k, a), b in zip(plain.model.latent.state_dict().items(), etf.model.latent.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    assert torch.equal(plain.gen.get_state(), etf.gen.get_state())
+    assert len(plain.opt.param_groups) == 1 and [g["weight_decay"] for g in etf.opt.param_groups] == [1e-3, 0.0]
+
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla,sliding",
+                   "--ETF_CLASSIFIER=true"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    names = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert names == ["sliding_beta1.1_etf_lr0.1_split00", "vanilla_etf_lr0.1_split00"]
+    for name in names:
+        log = lines(tmp_path / "runs" / name / "log.jsonl")
+        assert all(l["etf_scale"] > 0 for l in log) and len({l["etf_scale"] for l in log}) == 4  # learned
+        assert log[-1]["train"]["etf_distance_classifiers"] == pytest.approx(0, abs=1e-6)       # the frame itself
+        assert json.loads((tmp_path / "runs" / name / "config.json").read_text())["config"]["ETF_CLASSIFIER"] is True
+    assert json.loads((tmp_path / "settings.json").read_text())["ETF_CLASSIFIER"] is True
+
+
+def test_a_folder_written_before_the_etf_constant_accepts_new_runs(kmnist_root, tmp_path):
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    del settings["ETF_CLASSIFIER"]  # as written by an older commit
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    assert experiment.main(constants(mnist_top), argv + ["--SPLITS=1"]) == 0
+    assert experiment.main(constants(mnist_top), argv + ["--SPLITS=1", "--ETF_CLASSIFIER=true"]) == 2

@@ -14,8 +14,8 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from regularizers import (METRICS, SCHEDULES, CenterLoss, TopologicalLoss, describe, make_loss, make_schedule,
-                          vr0_death_times)
+from regularizers import (METRICS, SCHEDULES, CeilingLoss, CenterLoss, CenterRadiusLoss, FloorLoss, TopologicalLoss,
+                          describe, make_loss, make_schedule, vr0_death_times)
 
 SCIPY = {"l2": "euclidean", "l1": "cityblock", "linf": "chebyshev"}
 GPH = {"l2": "euclidean", "l1": "manhattan", "linf": "chebyshev"}
@@ -336,7 +336,8 @@ def test_loss_gradient_directions():
 # ------------------------------------------------------------------------------------------ schedules
 
 def test_schedule_registry_and_factory():
-    assert set(SCHEDULES) >= {"vanilla", "hofer", "sliding", "terminal_sliding", "sliding_fixed_beta", "ramp", "center"}
+    assert set(SCHEDULES) >= {"vanilla", "hofer", "sliding", "terminal_sliding", "sliding_fixed_beta", "ramp", "center",
+                              "floor", "ceiling", "center_radius"}
     with pytest.raises(ValueError, match="cosine") as err:
         make_schedule("cosine", 10)
     # every known regulariser, each with its one-line description
@@ -361,6 +362,9 @@ def test_schedule_registry_and_factory():
     ("sliding_fixed_beta", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
     ("ramp", (0.0, 0.0), (0.1, 0.0), (0.2, 0.0)),
     ("center", (0.0, 0.0), (0.1, 0.0), (0.2, 0.0)),
+    ("floor", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
+    ("ceiling", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
+    ("center_radius", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
 ])
 def test_schedule_values_at_t_0_half_1(name, t0, half, one):
     s = make_schedule(name, 10, lam=0.2, beta=0.5, beta0=1.1)
@@ -410,7 +414,8 @@ def test_terminal_sliding_state_round_trip():
 @pytest.mark.parametrize("name, params, loss", [
     ("vanilla", (), TopologicalLoss), ("hofer", ("lam", "beta"), TopologicalLoss),
     ("sliding", ("lam", "beta0"), TopologicalLoss), ("sliding_fixed_beta", ("lam", "beta0"), TopologicalLoss),
-    ("ramp", ("lam",), TopologicalLoss), ("center", ("lam",), CenterLoss)])
+    ("ramp", ("lam",), TopologicalLoss), ("center", ("lam",), CenterLoss), ("floor", ("lam", "beta0"), FloorLoss),
+    ("ceiling", ("lam", "beta0"), CeilingLoss), ("center_radius", ("lam", "beta0"), CenterRadiusLoss)])
 def test_each_regulariser_names_its_parameters_and_its_penalty(name, params, loss):
     assert SCHEDULES[name].params == params
     assert type(make_loss(name, "l1")) is loss and make_loss(name, "l1").metric == "l1"
@@ -456,3 +461,110 @@ def test_center_loss_of_identical_codes_is_zero_with_a_zero_gradient(metric):
 def test_center_loss_rejects_a_flat_batch():
     with pytest.raises(ValueError, match="G, n, d"):
         CenterLoss()(torch.zeros(8, 3))
+
+
+# ------------------------------------------------------------------------------------------ the halves of β > 0
+
+def scipy_tree_lengths(x, metric):
+    """Per group, the MST edge lengths of x (G, n, d) with the tree from scipy and lengths from torch (autograd)."""
+    out = []
+    for g in range(x.shape[0]):
+        D = cdist(x[g].detach().numpy(), x[g].detach().numpy(), SCIPY[metric]) + 1.0
+        tree = minimum_spanning_tree(np.where(np.eye(x.shape[1], dtype=bool), 0.0, D)).tocoo()
+        u = x[g, torch.from_numpy(tree.row).long()] - x[g, torch.from_numpy(tree.col).long()]
+        out.append(torch.linalg.vector_norm(u, ord=METRICS[metric], dim=-1))
+    return out
+
+
+def half_by_loops(x, metric, beta, side):
+    """(1/G) Σ_g Σ_k max(0, β − d_gk) (floor) or max(0, d_gk − β) (ceiling), with loops, on scipy's tree."""
+    total = 0.0
+    for lengths in scipy_tree_lengths(x, metric):
+        for d in lengths:
+            total = total + (torch.clamp(beta - d, min=0) if side == "floor" else torch.clamp(d - beta, min=0))
+    return total / x.shape[0]
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+@pytest.mark.parametrize("loss_class, side", [(FloorLoss, "floor"), (CeilingLoss, "ceiling")])
+@pytest.mark.parametrize("beta", [0.0, 0.8, 2.5])
+def test_floor_and_ceiling_are_their_formulas_and_so_are_their_gradients(loss_class, side, metric, beta):
+    x = cloud(5, 3, 10, 4).requires_grad_()  # continuous: one tree, no edge exactly at β
+    loss = loss_class(beta, metric)(x)
+    oracle = half_by_loops(x, metric, beta, side)
+    assert loss.item() == pytest.approx(float(oracle), rel=1e-12, abs=1e-12)
+    (g,) = torch.autograd.grad(loss, x)
+    if isinstance(oracle, float):  # no edge on the penalised side: a constant 0 and no gradient
+        assert oracle == 0.0 and (g == 0).all()
+        return
+    (g_oracle,) = torch.autograd.grad(oracle, x)
+    torch.testing.assert_close(g, g_oracle, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_floor_plus_ceiling_is_the_topological_loss_edge_by_edge(metric):
+    x = cloud(6, 4, 12, 3, "dups")
+    deaths = vr0_death_times(x, metric)
+    for beta in (0.0, 0.3, 1.1, 4.0):
+        per_edge = FloorLoss.edge_penalty(deaths, beta) + CeilingLoss.edge_penalty(deaths, beta)
+        torch.testing.assert_close(per_edge, TopologicalLoss.edge_penalty(deaths, beta), rtol=0, atol=1e-15)
+        torch.testing.assert_close(per_edge, (deaths - beta).abs(), rtol=0, atol=1e-15)
+        whole = FloorLoss(beta, metric)(x) + CeilingLoss(beta, metric)(x)
+        torch.testing.assert_close(whole, TopologicalLoss(beta, metric)(x))
+
+
+def test_floor_pushes_up_and_ceiling_pulls_down():
+    # two points at distance 1: a floor at 2 pushes them apart, a ceiling at 0.5 pulls them together; the other
+    # half is flat there
+    x = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]], requires_grad=True)
+    for loss, sign in ((FloorLoss(2.0), -1.0), (CeilingLoss(0.5), 1.0)):
+        (grad,) = torch.autograd.grad(loss(x), x)
+        assert grad[0, 0, 0].item() == pytest.approx(-sign) and grad[0, 1, 0].item() == pytest.approx(sign)
+    for loss in (FloorLoss(0.5), CeilingLoss(2.0)):
+        (grad,) = torch.autograd.grad(loss(x), x)
+        assert loss(x).item() == 0.0 and (grad == 0).all()
+
+
+def radius_by_loops(z, p, r):
+    """(1/G) Σ_g Σ_i | ‖z_gi − mean_g‖_p − r | written out with loops (the oracle of CenterRadiusLoss)."""
+    total = 0.0
+    for g in range(z.shape[0]):
+        mean = sum(z[g, i] for i in range(z.shape[1])) / z.shape[1]
+        for i in range(z.shape[1]):
+            u = z[g, i] - mean
+            norm = u.abs().max() if p == math.inf else (u.abs() ** p).sum() ** (1 / p)
+            total = total + (norm - r).abs()
+    return total / z.shape[0]
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+@pytest.mark.parametrize("r", [0.0, 0.9, 3.0])
+def test_center_radius_loss_is_the_formula_and_so_is_its_gradient(metric, r):
+    torch.manual_seed(1)
+    z = torch.randn(3, 6, 4, dtype=torch.float64, requires_grad=True)
+    loss = CenterRadiusLoss(r, metric)(z)
+    oracle = radius_by_loops(z, METRICS[metric], r)
+    assert loss.item() == pytest.approx(oracle.item(), rel=1e-12)
+    (g,) = torch.autograd.grad(loss, z)
+    (g_oracle,) = torch.autograd.grad(radius_by_loops(z, METRICS[metric], r), z)
+    torch.testing.assert_close(g, g_oracle, rtol=1e-10, atol=1e-12)
+    assert CenterRadiusLoss(7.0, metric)(z, beta=r).item() == loss.item()  # the per-call radius wins
+    if r == 0.0:  # a zero radius is CenterLoss
+        assert loss.item() == pytest.approx(CenterLoss(metric)(z).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_center_radius_loss_of_identical_codes_has_a_zero_gradient(metric):
+    z = torch.ones(2, 4, 3).mul(torch.tensor([1.5, -2.0]).view(2, 1, 1)).requires_grad_()
+    loss = CenterRadiusLoss(0.5, metric)(z)
+    (g,) = torch.autograd.grad(loss, z)
+    assert loss.item() == pytest.approx(4 * 0.5) and torch.isfinite(g).all() and (g == 0).all()
+
+
+def test_center_radius_loss_rejects_bad_input():
+    with pytest.raises(ValueError, match="G, n, d"):
+        CenterRadiusLoss()(torch.zeros(8, 3))
+    with pytest.raises(ValueError, match="beta"):
+        CenterRadiusLoss(beta=-1.0)
+    with pytest.raises(ValueError, match="beta"):
+        CenterRadiusLoss()(torch.zeros(2, 3, 4), beta=float("nan"))
