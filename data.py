@@ -9,6 +9,7 @@ images used as *anchors*; each anchor becomes a group of `n` images of its class
 n − 1 same-class draws with replacement), and `G` groups make a batch. Rows g·n … g·n + n − 1 of a
 batch are group g, so latent codes of shape (G·n, d) reshape to (G, n, d) with a `view`.
 """
+import hashlib
 import json
 import math
 import os
@@ -16,8 +17,11 @@ import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
+from scipy.io import loadmat
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 HERE = Path(__file__).resolve().parent
 SPLITS_FILE = HERE / "splits" / "stratified_splits.json"  # copy of Hofer et al.'s splits, see splits/README.md
@@ -48,11 +52,79 @@ def _expected_files(name: str, root: Path) -> tuple[Path, list[str]]:
     return root / name / "raw", [Path(url).stem for url, _ in MNIST_FORMAT[name].resources]
 
 
-def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, C, H, W) uint8 and labels (N,) int64 of the train or test set, through torchvision.
+# MD5 of the genuine files as this project reads them: MNIST's four uncompressed IDX files (torchvision knows only the
+# digests of the .gz archives) and SVHN's two .mat files (torchvision's own table)
+KNOWN_MD5 = {"MNIST": {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+                       "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+                       "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+                       "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}}
 
-    Missing files with no way to download them, or a truncated / corrupted file, raise one `DataError`
-    that names the dataset, the folder searched and the files expected there.
+
+def known_md5(name: str) -> dict:
+    """{file: MD5} of the genuine files of dataset `name` (empty where this project knows none)."""
+    if name == "SVHN":  # read at call time: a test registers its generated files' digests there
+        return {f: md5 for _, f, md5 in (torchvision.datasets.SVHN.split_list[s] for s in ("train", "test"))}
+    return KNOWN_MD5.get(name, {})
+
+
+def md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digests(name: str, root: Path) -> dict:
+    """{file: MD5} of the files of dataset `name` that this project reads (recorded in every run's config.json)."""
+    folder, files = _expected_files(name, Path(root))
+    return {f: md5(folder / f) for f in files if (folder / f).exists()}
+
+
+def check_digests(name: str, root: Path, split: str) -> None:
+    """One DataError naming each file of `split` whose MD5 is not the genuine one, with its digest and the expected
+    one; datasets without known digests pass."""
+    folder, files = _expected_files(name, Path(root))
+    known = known_md5(name)
+    bad = [(f, got, known[f]) for f in files if split_of(f) == split and f in known
+           and (got := md5(folder / f)) != known[f]]
+    if bad:
+        raise DataError(f"{name} ({split} set) in {folder} is not the genuine {name}: "
+                        + "; ".join(f"{f} has MD5 {got}, expected {want}" for f, got, want in bad)
+                        + ". Replace the file(s) with the genuine ones, or, to train on other data on purpose, set "
+                          "VERIFY_DATA=False (recorded in every run's config.json).")
+
+
+def _read(name: str, folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The raw files of one set, read directly: nothing else in the folder (e.g. torchvision's processed/*.pt,
+    which its MNIST class would prefer) is ever read."""
+    if name == "SVHN":
+        mat = loadmat(folder / f"{split}_32x32.mat")
+        x = torch.from_numpy(np.ascontiguousarray(mat["X"].transpose(3, 2, 0, 1)))        # (N, 3, 32, 32)
+        y = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1))
+        return x, torch.where(y == 10, 0, y)  # SVHN labels digit 0 as 10
+    prefix = "train" if split == "train" else "t10k"
+    x = read_image_file(str(folder / f"{prefix}-images-idx3-ubyte")).unsqueeze(1)        # (N, 1, 28, 28)
+    return x, read_label_file(str(folder / f"{prefix}-labels-idx1-ubyte"))
+
+
+def _download(name: str, root: Path, split: str) -> None:
+    """Fetch missing files through torchvision (which checks the archives' digests)."""
+    if name == "SVHN":
+        torchvision.datasets.SVHN(str(root), split=split, download=True)
+    else:
+        MNIST_FORMAT[name](str(root), train=split == "train", download=True)
+
+
+def load_dataset(name: str, root: Path, train: bool, download: bool = True,
+                 verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) uint8 and labels (N,) int64 of the train or test set, read from the dataset's own files.
+
+    Only the files the project documents are read (MNIST's four raw IDX files, SVHN's two .mat files), through
+    torchvision's readers; missing files are downloaded through torchvision when `download`. With `verify`, files
+    whose MD5 is not the genuine one are one `DataError` (see `check_digests`). Missing files with no way to download
+    them, or a truncated / corrupted file, raise one `DataError` that names the dataset, the folder searched and the
+    files expected there.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown DATASET {name!r}; supported: {', '.join(DATASETS)}")
@@ -62,36 +134,43 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True) -> t
     made = next((p for p in [folder, *folder.parents] if p.parent.exists()), folder)  # first folder a download makes
     existed = made.exists()
     try:
-        if name == "SVHN":
-            ds = torchvision.datasets.SVHN(str(root), split=split, download=download)
-            x, y = torch.from_numpy(ds.data), torch.from_numpy(ds.labels)  # (N, 3, 32, 32), label 10 → 0 already
-        else:
-            ds = MNIST_FORMAT[name](str(root), train=train, download=download)
-            x, y = ds.data.unsqueeze(1), ds.targets  # (N, 1, 28, 28)
-    except (RuntimeError, OSError, ValueError, EOFError, urllib.error.URLError) as e:
+        if download and not all((folder / f).exists() for f in files if split_of(f) == split):
+            _download(name, root, split)
+        x, y = _read(name, folder, split)
+    except (RuntimeError, OSError, ValueError, EOFError, KeyError, urllib.error.URLError) as e:
         if not existed:  # a failed download attempt leaves no empty folders behind
-            for p in [folder, *folder.parents]:
-                if p == made.parent:
-                    break
-                if p.exists() and not any(p.iterdir()):
-                    p.rmdir()
-        present = [f for f in files if (folder / f).exists()]
-        damaged = _damaged(folder, [f for f in files if split_of(f) == split]) if len(present) == len(files) else []
-        what = (f"{', '.join(damaged)}; delete it and download it again" if damaged else
-                "the files are present but could not be read: one is probably truncated or corrupted; "
-                "delete it and download it again" if len(present) == len(files) else
-                f"missing: {', '.join(f for f in files if f not in present)}"
-                + ("; the download failed (no internet?)" if download else "; DOWNLOAD is off"))
-        raise DataError(
-            f"{name} ({split} set) could not be loaded from {folder}: {what}.\n"
-            f"  Expected there: {', '.join(files)}.\n"
-            f"  Put the files there (or point DATA_ROOT=/path/to/data at a folder holding "
-            f"{(folder.relative_to(root) / 'FILE') if folder != root else 'FILE'}), or run with internet and "
-            f"DOWNLOAD=True.\n  Cause: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            _remove_empty(folder, made.parent)
+        raise DataError(_unreadable(name, root, folder, files, split, download, e)) from None
+    if verify:
+        check_digests(name, root, split)
     if x.shape[0] != y.shape[0]:
         raise DataError(f"{name} ({split}) in {folder}: {x.shape[0]} images but {y.shape[0]} labels; "
                         "a file is corrupted, download it again")
     return x, y.long()
+
+
+def _remove_empty(folder: Path, stop: Path) -> None:
+    for p in [folder, *folder.parents]:
+        if p == stop:
+            break
+        if p.exists() and not any(p.iterdir()):
+            p.rmdir()
+
+
+def _unreadable(name: str, root: Path, folder: Path, files: list[str], split: str, download: bool, e) -> str:
+    """The message of a dataset that could not be loaded: what is missing or damaged, and how to fix it."""
+    present = [f for f in files if (folder / f).exists()]
+    damaged = _damaged(folder, [f for f in files if split_of(f) == split]) if len(present) == len(files) else []
+    what = (f"{', '.join(damaged)}; delete it and download it again" if damaged else
+            "the files are present but could not be read: one is probably truncated or corrupted; "
+            "delete it and download it again" if len(present) == len(files) else
+            f"missing: {', '.join(f for f in files if f not in present)}"
+            + ("; the download failed (no internet?)" if download else "; DOWNLOAD is off"))
+    return (f"{name} ({split} set) could not be loaded from {folder}: {what}.\n"
+            f"  Expected there: {', '.join(files)}.\n"
+            f"  Put the files there (or point DATA_ROOT=/path/to/data at a folder holding "
+            f"{(folder.relative_to(root) / 'FILE') if folder != root else 'FILE'}), or run with internet and "
+            f"DOWNLOAD=True.\n  Cause: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 
 VALIDATION_SEED = 2020  # one validation set per dataset and size, whatever SEED, split or regulariser
@@ -183,8 +262,14 @@ def get_split(name: str, size: int, index: int, labels: torch.Tensor, seed: int 
         return idx, f"shipped split {index} of Hofer et al. ({splits_file.name})"
     if index < 0:
         raise ValueError(f"split index {index} must be >= 0")
-    return (_stratified_split(labels, size, 1000 * seed + index, exclude),
-            f"no shipped split for {name}-{size}: seeded stratified draw (seed {1000 * seed + index})")
+    return (_stratified_split(labels, size, run_seed(seed, index), exclude),
+            f"no shipped split for {name}-{size}: seeded stratified draw (seed {run_seed(seed, index)})")
+
+
+def run_seed(seed: int, split: int) -> int:
+    """The seed of split `split` under SEED `seed`: 1000·seed + split, the same for every regulariser, so that
+    paired runs share their initialisation and batches (and, without shipped splits, their drawn images)."""
+    return 1000 * seed + split
 
 
 @dataclass
@@ -251,3 +336,14 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, fill=
     b = torch.arange(B, device=x.device).view(B, 1, 1, 1)
     ch = torch.arange(C, device=x.device).view(1, C, 1, 1)
     return xp[b, ch, rows, cols]                                                              # (B, C, H, W)
+
+
+def device_subset(d: dict, dataset: str, size: int, split: int, seed: int, device) -> tuple[TrainSubset, dict, str]:
+    """Split `split`'s training subset on `device`, and the test and validation sets (`held`) normalised by the
+    subset's channel statistics; `d` is what the study loaded (x_train, y_train, x_test, y_test, x_val, y_val, val,
+    num_classes). Also returns where the split came from."""
+    idx, source = get_split(dataset, size, split, d["y_train"], seed=seed, exclude=d["val"])
+    train = TrainSubset.build(d["x_train"][idx], d["y_train"][idx], d["num_classes"], device)
+    held = dict(x_test=normalize(d["x_test"].float() / 255, train.mean, train.std), y_test=d["y_test"],
+                x_val=normalize(d["x_val"].float() / 255, train.mean, train.std), y_val=d["y_val"])
+    return train, held, source

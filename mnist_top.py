@@ -10,6 +10,7 @@ Any constant below can be overridden as --NAME=value. Running again resumes unfi
 DATASET = "MNIST"               # MNIST, FashionMNIST or KMNIST (MNIST's file format), or SVHN
 DATA_ROOT = ""                  # folder holding MNIST/raw/; "" → $DATA_ROOT, else data/ next to this file
 DOWNLOAD = True                 # let torchvision fetch missing files (files already present are used as they are)
+VERIFY_DATA = True              # refuse data files whose MD5 is not the genuine dataset's (False: other data on purpose)
 TRAIN_SIZE = 250                # labelled training images; Hofer et al.'s splits exist for 100…4000
 SPLITS = list(range(10))        # splits to run (10-19 are held out for choosing hofer's β)
 AUGMENT = False                 # random-crop augmentation (off for MNIST, as published)

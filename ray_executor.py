@@ -3,7 +3,7 @@
     python mnist_top.py --EXECUTOR=ray                        # a fresh local Ray instance on this machine
     python mnist_top.py --EXECUTOR=ray --RAY_ADDRESS=auto     # a running cluster (`ray start --head` / `--address`)
 
-A task is `experiment.run_one`, the same function the local executor calls, so a run's folder holds the same
+A task is `train.run_one`, the same function the local executor calls, so a run's folder holds the same
 files and numbers whichever executor trained it (on the same kind of device and thread count: CPUS_PER_RUN is a
 task's torch threads, as THREADS is a local process's). The driver loads the dataset once and puts it in Ray's
 object store: worker nodes need no copy of the data, only OUT_DIR on storage that every node sees, which each
@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import experiment
+import train
 from config import ConfigError
+from runs import atomic_write
 
 INSTALL = 'pip install -e ".[ray]"'
 MARKER = ".ray-driver-"         # + a token: written by each driver into OUT_DIR; a task that cannot read it cannot see OUT_DIR
@@ -55,12 +56,12 @@ def task_options(cfg: dict, cluster: dict) -> dict:
 def write_marker(out: Path) -> str:
     """A file only this driver writes (several drivers may share an OUT_DIR); returns its token."""
     token = uuid.uuid4().hex
-    experiment.atomic_write(out / f"{MARKER}{token}", token)
+    atomic_write(out / f"{MARKER}{token}", token)
     return token
 
 
 def train_task(cfg: dict, d: dict, run: dict, out: str, token: str, meta: dict) -> dict:
-    """One run in a Ray worker: check OUT_DIR, set threads and device, train through `experiment.run_one`."""
+    """One run in a Ray worker: check OUT_DIR, set threads and device, train through `train.run_one`."""
     out = Path(out)
     marker = out / f"{MARKER}{token}"
     try:
@@ -74,12 +75,12 @@ def train_task(cfg: dict, d: dict, run: dict, out: str, token: str, meta: dict) 
     local = dict(cfg, THREADS=cfg["CPUS_PER_RUN"])
     import ray
     device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
-    experiment.configure_torch(local, device)  # before any CUDA work: threads, determinism, CUBLAS_WORKSPACE_CONFIG
+    train.configure_torch(local, device)  # before any CUDA work: threads, determinism, CUBLAS_WORKSPACE_CONFIG
     d = dict(d, **{k: d[k].to(device) for k in ("x_test", "y_test", "x_val", "y_val")})
-    meta = dict(meta, **experiment.where(device))  # this worker's device, CPU and kernels, not the driver's
+    meta = dict(meta, **train.where(device))  # this worker's device, CPU and kernels, not the driver's
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
-        result = experiment.run_one(local, d, run, out, device, meta, position=0)
+        result = train.run_one(local, d, run, out, device, meta, position=0)
         if result["status"] != "busy" or time.monotonic() > deadline:
             return result
         time.sleep(5)  # a retried attempt: the dead one's lock goes when its process does

@@ -1,14 +1,26 @@
-"""What defines a run: its name, its settings, and how two runs' settings differ.
+"""Runs as folders: what defines a run (its name, its settings, how two runs' settings differ), the files of its
+folder, its status, reading its log, and writing any file atomically. No torch, so that the report needs none.
 
-Shared by `experiment.py` (which plans and checks runs) and `report.py` (which pairs them, also
-across results folders). A run is one (split, regulariser, learning rate, λ, β) of a study; every
-other run-defining setting is the same for all runs of an OUT_DIR and recorded in their config.json.
+Shared by `experiment.py` and `train.py` (which plan, check and train runs) and the report (which pairs them, also
+across results folders). A run is one (split, regulariser, learning rate, λ, β) of a study; every other run-defining
+setting is the same for all runs of an OUT_DIR and recorded in their config.json.
+
+    OUT_DIR/runs/<name>/config.json   what defines the run (written before its first epoch)
+                        log.jsonl     one JSON object per epoch
+                        ckpt.pt       the checkpoint to resume from
+                        final.json    the outcome: finished (or diverged.json; failed.json for the last failed try)
 """
-from regularizers import SCHEDULES
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from schedules import SCHEDULES
 
 # constants that do not change what a run computes (where it runs, how often it logs or saves)
 # (the run-level lists REGULARIZERS, HOFER_BETAS, SLIDING_BETA0S, LAMBDAS, LRS are in each run's name instead)
-NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS",
+NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "VERIFY_DATA", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS",
                     "LRS", "OUT_DIR", "DEVICE", "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS", "THREADS",
                     "PAIR_WITH", "EXECUTOR", "RAY_ADDRESS", "CPUS_PER_RUN", "GPUS_PER_RUN"}
 # what a run-defining setting was before it existed: a config.json written earlier, without the key, means this value
@@ -88,3 +100,85 @@ def run_differences(a: dict, b: dict) -> dict:
     sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
     diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})
     return diff
+
+
+# ----------------------------------------------------------------------------------------------- files
+STUDY_FILE = "study.json"  # OUT_DIR/study.json, what the report needs of the script (written by experiment.write_study)
+OUTCOMES = ("final", "diverged", "failed")  # <kind>.json in a run's folder, in the order `status` reads them
+STATUS = {"final": "finished", "diverged": "diverged", "failed": "failed"}
+
+
+def status(outcomes: dict) -> str:
+    """finished, diverged, failed (the last attempt; a rerun retries it) or unfinished, from a run's outcome records
+    ({kind: its JSON or None} for the kinds of OUTCOMES; a finished or diverged run is done)."""
+    return next((STATUS[k] for k in OUTCOMES if outcomes.get(k)), "unfinished")
+
+
+def folder_status(folder: Path) -> str:
+    """`status` of a run folder, from which outcome files exist."""
+    return status({k: (Path(folder) / f"{k}.json").exists() for k in OUTCOMES})
+
+
+def is_done(folder: Path) -> bool:
+    """Finished or diverged: nothing left to train (a failed run is tried again)."""
+    return folder_status(folder) in ("finished", "diverged")
+
+
+def read_log(path: Path) -> tuple[list[dict], list[int]]:
+    """The lines of a log that are an epoch's JSON object, and the numbers (from 1) of those that are not; a last line
+    without its newline, still being written by a running process, is left out without counting as bad."""
+    text = Path(path).read_text(errors="replace") if Path(path).exists() else ""
+    rows = text.split("\n")[:-1]  # after the last newline: "" or a line being written
+    lines, bad = [], []
+    for i, row in enumerate(rows, 1):
+        try:
+            line = json.loads(row)
+        except json.JSONDecodeError:
+            line = None
+        if isinstance(line, dict) and isinstance(line.get("epoch"), int):
+            lines.append(line)
+        else:  # not JSON, or JSON but not an epoch's object (NaN, [1, 2], ...)
+            bad.append(i)
+    return lines, bad
+
+
+def first_fit_epoch(lines) -> int | None:
+    """The first epoch whose training accuracy is 100 % (the start of the terminal phase of training, where neural
+    collapse sets in), from a run's log lines; None where it never fits its training set."""
+    return next((l["epoch"] for l in lines if l.get("train_acc", 0) >= 1.0), None)
+
+
+def atomic_write(path: Path, payload) -> None:
+    """Replace `path` with `payload` (str, or a function writing to the path it is given) through a temporary file
+    in the same folder, synced and then renamed: a reader never sees half a file, and a failed write leaves neither
+    a temporary file nor a changed `path`. The temporary name keeps the suffix (matplotlib reads the format from it)
+    and holds the process id (several processes may write one report)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        if callable(payload):
+            payload(tmp)
+        else:
+            tmp.write_text(payload)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(path: Path, wait: bool = True):
+    """An exclusive lock on `path` (created if missing), held for the `with` block, which gets the open file;
+    with wait=False, raise BlockingIOError at once if another process holds it."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        yield f
+
+
+def read_study(out: Path) -> dict:
+    """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
+    overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written
+    before it existed."""
+    path = Path(out) / STUDY_FILE
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -6,8 +6,8 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["config", "data", "models", "regularizers", "collapse_metrics", "runs", "experiment", "report",
-                "ray_executor"],
+    py_modules=["config", "schedules", "data", "models", "regularizers", "collapse_metrics", "runs", "train",
+                "experiment", "ray_executor", "stats", "tables", "figures", "report"],
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",

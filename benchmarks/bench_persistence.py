@@ -17,11 +17,11 @@ is not installed is reported as such and skipped.
 Part 2, overhead in a real training step: ``SimpleCNN_MNIST``, a batch of 8 groups × 16 images
 (each group an anchor plus 15 draws with replacement from 25 images of its class, so with duplicates),
 SGD step with cross-entropy, without a penalty, with + 0.1 · L_top (l1, β = 0.5) as in the MNIST protocol,
-and with + 0.1 · L_center (`regularizers.CenterLoss`, the non-topological control of the ablations): the
-training loop's own step, `experiment.train_step`. The three kinds of step follow each other in an order
-that rotates every round, ``--steps`` of each; it prints the median step times, the ratios to the step
-without a penalty (median and quartiles of the per-round ratios) and L_center / L_top.
-Targets: L_top ≤ 1.05 × the plain step; L_center ≤ L_top.
+and with + 0.1 · each other penalty (`regularizers.LOSSES`: the centroid controls `center` and `center_radius`,
+the halves `floor` and `ceiling` of L_top): the training loop's own step, `train.train_step`. The kinds of step
+follow each other in an order that rotates every round, ``--steps`` of each; it prints the median step times, the
+ratio of the L_top step to the step without a penalty (median and quartiles of the per-round ratios) and each
+other penalty's step against the L_top step. Targets: L_top ≤ 1.05 × the plain step; every other penalty ≤ L_top.
 
 Run from the repository root with the repository installed (``pip install -e .``):
 ``python benchmarks/bench_persistence.py [--repeats R] [--steps S] [--threads T]``,
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 try:
-    from experiment import train_step
-    from models import default_device, make_model
-    from regularizers import CenterLoss, TopologicalLoss
+    from train import train_step
+    from models import default_device, make_model, make_optimizer
+    from regularizers import LOSSES, TopologicalLoss
 except ImportError as e:  # pragma: no cover - depends on how the script is launched
     raise SystemExit(f"{e}. Install the repository first (pip install -e .) or run "
                      "`python -m benchmarks.bench_persistence` from the repository root.")
@@ -161,20 +161,23 @@ def group_batch(pool, labels, G, n, gen):
     return pool[idx], labels[idx]
 
 
+PENALTIES = {"top": "topological", "center": "center", "floor": "floor", "ceiling": "ceiling",
+             "center_radius": "center_radius"}  # step kind -> its penalty, a key of regularizers.LOSSES
+
+
 def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=0.1) -> dict:
-    """Median times of `experiment.train_step` without a penalty, with + λ · L_top and with + λ · L_center (the
-    non-topological control), interleaved in rotating order; prints and returns them."""
+    """Median times of `train.train_step` without a penalty and with + λ · each penalty of `PENALTIES` (L_top, the
+    centroid control and the halves of β > 0), interleaved in rotating order; prints and returns them."""
     G, n = 8, 16
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(250) % 10  # 25 images per class, as in MNIST-250
     shape = (1, 28, 28) if model_name == "SimpleCNN_MNIST" else (3, 32, 32)
     pool = torch.randn(250, *shape, generator=gen)
     x, y = (t.to(device) for t in group_batch(pool, labels, G, n, gen))
-    model = make_model(model_name, 10, shape[0]).to(device, memory_format=torch.channels_last)  # as in experiment.py
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
-                          **({"fused": True} if device.type == "cuda" else {}))
-    kinds = {"without": (TopologicalLoss(BETA, metric), 0.0), "top": (TopologicalLoss(BETA, metric), lam),
-             "center": (CenterLoss(metric), lam)}
+    model = make_model(model_name, 10, shape[0], device=device)  # as a run builds it (train.build_run)
+    opt = make_optimizer(model, lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0, fused=device.type == "cuda")
+    kinds = {"without": (TopologicalLoss(BETA, metric), 0.0),
+             **{kind: (LOSSES[loss](metric=metric), lam) for kind, loss in PENALTIES.items()}}
 
     def step(kind):
         penalty, weight = kinds[kind]
@@ -192,24 +195,31 @@ def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=
     times = {kind: [] for kind in kinds}
     order = list(kinds)
     for i in range(steps):
-        for kind in order[i % 3:] + order[:i % 3]:  # rotate, so that no kind always follows another
+        k = i % len(order)
+        for kind in order[k:] + order[:k]:  # rotate, so that no kind always follows another
             times[kind].append(step(kind))
+    return _training_summary(times, device, model_name, G, n, lam, metric, steps)
+
+
+def _training_summary(times: dict, device, model_name: str, G: int, n: int, lam: float, metric: str,
+                      steps: int) -> dict:
+    """Print the medians and ratios of `part_training`'s step times; return what README and device_check quote."""
     med = {kind: statistics.median(t) for kind, t in times.items()}
-    pair = {kind: np.array(times[kind]) / np.array(times["without"]) for kind in ("top", "center")}
     print(f"\n== training step on {device}: {model_name}, {G} groups x {n}, + {lam} * penalty ({metric}), "
           f"{steps} interleaved steps of each, deterministic={torch.are_deterministic_algorithms_enabled()} ==")
-    print(f"median step: without {1e3 * med['without']:.2f} ms, with L_top {1e3 * med['top']:.2f} ms, "
-          f"with L_center {1e3 * med['center']:.2f} ms")
-    for kind, name in (("top", "L_top"), ("center", "L_center")):
-        q1, q2, q3 = np.percentile(pair[kind], [25, 50, 75])
-        print(f"with {name} / without: ratio of medians {med[kind] / med['without']:.3f}, per-step ratio median "
-              f"{q2:.3f}, quartiles [{q1:.3f}, {q3:.3f}]" + (" (target <= 1.05)" if kind == "top" else ""))
-    c = np.array(times["center"]) / np.array(times["top"])
-    print(f"L_center / L_top step: ratio of medians {med['center'] / med['top']:.3f}, per-step ratio median "
-          f"{np.median(c):.3f} (the control should cost no more than the topological loss: <= 1)")
+    print("median step: " + ", ".join(f"{kind} {1e3 * m:.2f} ms" for kind, m in med.items()))
+    q1, q2, q3 = np.percentile(np.array(times["top"]) / np.array(times["without"]), [25, 50, 75])
+    print(f"with L_top / without: ratio of medians {med['top'] / med['without']:.3f}, per-step ratio median "
+          f"{q2:.3f}, quartiles [{q1:.3f}, {q3:.3f}] (target <= 1.05)")
+    for kind in PENALTIES:
+        if kind != "top":
+            r = np.array(times[kind]) / np.array(times["top"])
+            print(f"{kind} / L_top step: ratio of medians {med[kind] / med['top']:.3f}, per-step ratio median "
+                  f"{np.median(r):.3f} (a control should cost no more than the topological loss: <= 1)")
     return dict(model=model_name, without_ms=1e3 * med["without"], with_ms=1e3 * med["top"],
                 center_ms=1e3 * med["center"], ratio=med["top"] / med["without"],
-                pair_median=float(np.median(pair["top"])), center_vs_top=med["center"] / med["top"])
+                pair_median=float(q2), center_vs_top=med["center"] / med["top"],
+                vs_top={kind: med[kind] / med["top"] for kind in PENALTIES if kind != "top"})
 
 
 def main():

@@ -11,7 +11,7 @@ On a CUDA machine, in this order (the caps add up to about 5 minutes):
    distances as one batched `torch.cdist` against a loop of `torch.pdist` (the choice `regularizers._pairwise` makes);
 4. collapse metrics against a forward pass (`benchmarks/bench_collapse.py`) on CUDA;
 5. training steps of SimpleCNN_MNIST and CNN-13 with and without the topological loss, deterministic on and off
-   (`experiment.train_step` through `benchmarks/bench_persistence.part_training`);
+   (`train.train_step` through `benchmarks/bench_persistence.part_training`);
 6. last, one full MNIST-250 run (sliding, split 0, 310 epochs, DETERMINISTIC=True): its `seconds` and test accuracy
    from final.json, against the target of 60 s and the committed CPU run's 95.00 % (within the noise floor, not bit
    for bit: another device draws other batches).
@@ -20,7 +20,7 @@ On a machine without CUDA it says so and runs parts 3–5 on the CPU (briefly). 
 with a time cap, so that a part that hangs or is cut off still leaves the summary of the others in
 OUT_FOLDER/summary.md (written after every part). MNIST for part 6 is looked up in DATA_ROOT (default: data/ here),
 as the four IDX files in MNIST/raw/ or gzip-compressed as *.gz (which this script unpacks to a scratch folder):
-the device machine has no ../shared, so carry data/MNIST with the call (README, "Speed").
+copy data/MNIST to that machine with the repository (benchmarks/README.md).
 """
 import argparse
 import gzip
@@ -99,14 +99,13 @@ def part_steps() -> str:
     sys.path.insert(0, str(HERE / "benchmarks"))
     from bench_persistence import part_training
     from models import default_device
+    from train import configure_torch
     dev = default_device()
     steps = 100 if dev.type == "cuda" else 10
     rows = ["| model | deterministic | step without penalty (ms) | with L_top (ms) | ratio | with L_center (ms) | "
             "L_center / L_top |", "|---|---|---|---|---|---|---|"]
     for deterministic in (True, False):
-        torch.use_deterministic_algorithms(deterministic)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not deterministic
-        torch.backends.cudnn.benchmark = not deterministic
+        configure_torch(dict(THREADS=0, DETERMINISTIC=deterministic), dev)  # as a run sets it
         for model in ("SimpleCNN_MNIST", "CNN13") if dev.type == "cuda" else ("SimpleCNN_MNIST",):  # CNN-13: s/step
             r = part_training(steps, dev, model_name=model, metric="l1" if model == "SimpleCNN_MNIST" else "l2")
             rows.append(f"| {model} | {deterministic} | {r['without_ms']:.2f} | {r['with_ms']:.2f} | {r['ratio']:.3f} | "
@@ -153,7 +152,7 @@ PARTS = {"env": (part_env, 30), "tests": (part_tests, 100), "persistence": (part
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="folder for summary.md (on the device machine: $OUT)")
+    parser.add_argument("out", type=Path, help="folder for summary.md")
     parser.add_argument("--data", type=Path, default=HERE / "data", help="DATA_ROOT holding MNIST/raw (default: data/)")
     parser.add_argument("--budget", type=float, default=300, help="seconds for all parts together")
     parser.add_argument("--part", help=argparse.SUPPRESS)  # internal: run one part in this (child) process

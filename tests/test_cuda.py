@@ -11,6 +11,7 @@ import torch
 import data
 import experiment
 import mnist_top
+import train
 from regularizers import METRICS, CenterLoss, TopologicalLoss
 from tests.test_experiment import TINY, constants, interrupted
 
@@ -82,11 +83,11 @@ def test_a_training_step_never_waits_for_the_host(model_name, shape):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True)
     x, y = torch.randn(G * n, *shape, device="cuda"), (torch.arange(G * n, device="cuda") // n) % 10
     penalty = TopologicalLoss(0.5, "l1")
-    experiment.train_step(model, opt, penalty, x, y, 0.1, 0.5, G, n)  # warm-up: caches, cuDNN plans
+    train.train_step(model, opt, penalty, x, y, 0.1, 0.5, G, n)  # warm-up: caches, cuDNN plans
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        ce, top = experiment.train_step(model, opt, penalty, x, y, 0.1, 0.5, G, n)
+        ce, top = train.train_step(model, opt, penalty, x, y, 0.1, 0.5, G, n)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(ce) and torch.isfinite(top)
@@ -100,6 +101,6 @@ def test_deterministic_mode_accepts_every_op_of_a_cnn13_step():
         model = make_model("CNN13", 10, 3).cuda()
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         x, y = torch.randn(32, 3, 32, 32, device="cuda"), torch.arange(32, device="cuda") % 10
-        experiment.train_step(model, opt, TopologicalLoss(0.5, "l2"), x, y, 0.1, 0.5, 4, 8)
+        train.train_step(model, opt, TopologicalLoss(0.5, "l2"), x, y, 0.1, 0.5, 4, 8)
     finally:
         torch.use_deterministic_algorithms(False)

@@ -11,6 +11,7 @@ import torch
 import experiment
 import mnist_top
 import svhn_top
+import train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--DATASET=KMNIST", "--TRAIN_SIZE=120", "--EPOCHS=4", "--SPLITS=0", "--GROUPS_PER_BATCH=4",
@@ -28,7 +29,7 @@ def lines(path: Path) -> list[dict]:
 
 def interrupted(argv, monkeypatch, after_evaluations=4):
     """Run main and kill it (KeyboardInterrupt) in the epoch of the given evaluation: past the epoch-2 checkpoint."""
-    calls, real = [], experiment.evaluate
+    calls, real = [], train.evaluate
 
     def killed(*args, **kwargs):
         calls.append(1)
@@ -36,10 +37,10 @@ def interrupted(argv, monkeypatch, after_evaluations=4):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "evaluate", killed)
+    monkeypatch.setattr(train, "evaluate", killed)
     with pytest.raises(KeyboardInterrupt):
         experiment.main(constants(mnist_top), argv)
-    monkeypatch.setattr(experiment, "evaluate", real)
+    monkeypatch.setattr(train, "evaluate", real)
 
 
 def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_path):
@@ -55,7 +56,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
         log = lines(out / "runs" / name / "log.jsonl")
         assert [l["epoch"] for l in log] == [1, 2, 3, 4]
         evaluated = [l for l in log if "test_acc" in l]
-        assert [l["epoch"] for l in evaluated] == experiment.eval_epochs(4, 3)
+        assert [l["epoch"] for l in evaluated] == train.eval_epochs(4, 3)
         last = log[-1]
         assert set(last["train"]) == set(last["test"]) and "nc1" in last["test"]
         assert len(last["death_mean"]) == 10 and all(m <= x for m, x in zip(last["death_mean"], last["death_max"]))
@@ -163,9 +164,9 @@ def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, 
 
 
 def test_eval_epochs_are_log_spaced_and_include_the_last():
-    e = experiment.eval_epochs(310, 40)
+    e = train.eval_epochs(310, 40)
     assert e[0] == 1 and e[-1] == 310 and 30 <= len(e) <= 41 and e == sorted(set(e))
-    assert experiment.eval_epochs(5, 40) == [1, 2, 3, 4, 5]
+    assert train.eval_epochs(5, 40) == [1, 2, 3, 4, 5]
 
 
 def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
@@ -175,7 +176,7 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
     import report
     from models import SimpleCNN_MNIST
     y = torch.arange(40) % 4
-    train = data.TrainSubset.build(torch.randint(0, 255, (40, 1, 28, 28), dtype=torch.uint8), y, 4, "cpu")
+    subset = data.TrainSubset.build(torch.randint(0, 255, (40, 1, 28, 28), dtype=torch.uint8), y, 4, "cpu")
     model = SimpleCNN_MNIST(num_classes=4)
 
     class Collapsed(torch.nn.Module):
@@ -183,8 +184,8 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
             return torch.zeros(x.shape[0], 128)
 
     model.latent = Collapsed()
-    held = dict(x_test=train.x, y_test=y, x_val=train.x[:0], y_val=y[:0])
-    out = experiment.evaluate(model, train, held, "l1", 4, with_test=True, batch=16)
+    held = dict(x_test=subset.x, y_test=y, x_val=subset.x[:0], y_val=y[:0])
+    out = train.evaluate(model, subset, held, "l1", 4, with_test=True, batch=16)
     for where in ("train", "test"):  # only what needs the class means to span C − 1 dimensions is left empty
         assert out[where]["nc1"] is None and "span fewer" in out[where]["undefined"]
         assert out[where]["within_class_variation"] == 0.0 and out[where]["between_class_spectrum"] is None
@@ -237,9 +238,9 @@ def test_a_tiny_run_of_each_ablation_logs_its_schedule_and_penalty(kmnist_root, 
 def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, tmp_path):
     cfg = {**constants(mnist_top), "NESTEROV": True, "METRIC": "l2"}
     run = dict(name="hofer_beta0.5_lr0.1_split00", regularizer="hofer", split=0, lr=0.1, beta=0.5, lam=0.1)
-    r = experiment.build_run(cfg, run, 10, 1, torch.device("cpu"))
+    r = train.build_run(cfg, run, 10, 1, torch.device("cpu"))
     assert [g["nesterov"] for g in r.opt.param_groups] == [True] and r.penalty.metric == "l2"
-    assert not experiment.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu")).opt.param_groups[0]["nesterov"]
+    assert not train.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu")).opt.param_groups[0]["nesterov"]
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=hofer", "--METRIC=l2",
                    "--NESTEROV=true", "--EPOCHS=1"]
     assert experiment.main(constants(mnist_top), argv) == 0
@@ -266,8 +267,8 @@ def test_a_tiny_run_of_each_mechanism_arm_logs_its_schedule_and_penalty(kmnist_r
 
 def test_etf_classifier_keeps_the_backbone_and_batches_and_logs_its_scale(kmnist_root, tmp_path):
     run = dict(name="vanilla_lr0.1_split00", regularizer="vanilla", split=0, lr=0.1, beta=None, lam=None)
-    plain = experiment.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu"))
-    etf = experiment.build_run({**constants(mnist_top), "ETF_CLASSIFIER": True}, run, 10, 1, torch.device("cpu"))
+    plain = train.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu"))
+    etf = train.build_run({**constants(mnist_top), "ETF_CLASSIFIER": True}, run, 10, 1, torch.device("cpu"))
     for (k, a), b in zip(plain.model.latent.state_dict().items(), etf.model.latent.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
     assert torch.equal(plain.gen.get_state(), etf.gen.get_state())
@@ -294,3 +295,17 @@ def test_a_folder_written_before_the_etf_constant_accepts_new_runs(kmnist_root, 
     (tmp_path / "settings.json").write_text(json.dumps(settings))
     assert experiment.main(constants(mnist_top), argv + ["--SPLITS=1"]) == 0
     assert experiment.main(constants(mnist_top), argv + ["--SPLITS=1", "--ETF_CLASSIFIER=true"]) == 2
+
+
+def test_study_file_keeps_the_first_defaults_and_every_folder_paired_with(tmp_path):
+    consts = constants(mnist_top)
+    a, b = tmp_path / "a", tmp_path / "b"
+    experiment.write_study(tmp_path, consts, dict(PAIR_WITH=[str(a)]))
+    edited = {**consts, "HOFER_BETAS": [0.5]}  # a later edit of the script's default must not move the held-out choice
+    experiment.write_study(tmp_path, edited, dict(PAIR_WITH=[str(b), str(a)]))
+    experiment.write_study(tmp_path, edited, dict(PAIR_WITH=[]))
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert study["script_defaults"] == {k: consts[k] for k in ("HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS")}
+    assert study["pair_with"] == [a.resolve().as_posix(), b.resolve().as_posix()]
+    experiment.write_study(tmp_path, consts, dict(PAIR_WITH=["results/mnist-250"]))  # inside the repository: relative
+    assert json.loads((tmp_path / "study.json").read_text())["pair_with"][-1] == "results/mnist-250"

@@ -1,5 +1,13 @@
-"""runs.py: run names, the settings that define a run, and how two runs' settings differ."""
-from runs import LEGACY_LAMBDA, plan_runs, run_differences, run_settings, setting_differences
+"""runs.py: run names, the settings that define a run, how two runs' settings differ, and a run folder's files."""
+import json
+from pathlib import Path
+
+import pytest
+
+from runs import (LEGACY_LAMBDA, STUDY_FILE, atomic_write, folder_status, is_done, plan_runs, read_log, read_study,
+                  run_differences, run_settings, setting_differences, status)
+
+REPO = Path(__file__).resolve().parents[1]
 
 STUDY = dict(SPLITS=[0], LRS=[0.1], HOFER_BETAS=[4.0], SLIDING_BETA0S=[1.1], LAMBDAS=[0.1])
 
@@ -59,3 +67,62 @@ def test_settings_a_run_does_not_use_are_no_difference():
     # hofer's β and sliding's β0 are different parameters, and a legacy config key is compared through run_settings
     assert run_differences(record("hofer", beta=1.1, lam=0.1), record("sliding", beta=1.1, lam=0.1, LAMBDA=0.1)) == {}
     assert run_differences(record("vanilla", NESTEROV=True), record("vanilla")) == {"NESTEROV": (True, False)}
+
+
+def test_plan_reproduces_every_committed_run_name():
+    """Every committed run's name is the name `plan_runs` gives it from its folder's settings and its own
+    (regulariser, λ, β, lr, split): renaming would orphan finished runs and their checkpoints."""
+    folders = [f for f in sorted((REPO / "results").glob("*/runs")) if any(f.iterdir())]
+    checked = 0
+    for runs_dir in folders:
+        for cfg_path in sorted(runs_dir.glob("*/config.json")):
+            rec = json.loads(cfg_path.read_text())
+            run, config = rec["run"], rec["config"]
+            s = run_settings(run, config)
+            cfg = dict(config, SPLITS=[run["split"]], REGULARIZERS=[run["regularizer"]], LRS=[run["lr"]],
+                       LAMBDAS=[s["lam"] if s["lam"] is not None else LEGACY_LAMBDA],
+                       HOFER_BETAS=[s["beta"] if s["beta"] is not None else 1.0],
+                       SLIDING_BETA0S=[s["beta0"] if s["beta0"] is not None else 1.0])
+            names = [r["name"] for r in plan_runs(cfg)]
+            assert names == [cfg_path.parent.name], cfg_path
+            checked += 1
+    assert checked == len(list((REPO / "results").glob("*/runs/*/config.json"))) > 100  # every committed run
+
+
+def test_status_reads_the_outcome_files(tmp_path):
+    assert folder_status(tmp_path) == "unfinished" and not is_done(tmp_path)
+    (tmp_path / "failed.json").write_text("{}")
+    assert folder_status(tmp_path) == "failed" and not is_done(tmp_path)    # retried on the next start
+    (tmp_path / "diverged.json").write_text("{}")
+    assert folder_status(tmp_path) == "diverged" and is_done(tmp_path)
+    (tmp_path / "final.json").write_text("{}")
+    assert folder_status(tmp_path) == "finished" and is_done(tmp_path)
+    assert status({"final": None, "diverged": None, "failed": {"message": "x"}}) == "failed"
+
+
+def test_read_log_skips_bad_lines_and_a_line_being_written(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"epoch": 1}\nnot json\n{"epoch": 3}\n{"epo')
+    assert read_log(log) == ([{"epoch": 1}, {"epoch": 3}], [2])
+    assert read_log(tmp_path / "missing.jsonl") == ([], [])
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "final.json"
+    atomic_write(path, '{"a": 1}')
+    atomic_write(tmp_path / "blob.bin", lambda tmp: tmp.write_bytes(b"\x00\x01"))
+    assert path.read_text() == '{"a": 1}' and (tmp_path / "blob.bin").read_bytes() == b"\x00\x01"
+
+    def fails(tmp):
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        atomic_write(path, fails)
+    assert path.read_text() == '{"a": 1}'                                       # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin", "final.json"]  # no temporary file left
+
+
+def test_study_file_round_trip(tmp_path):
+    assert read_study(tmp_path) == {}
+    (tmp_path / STUDY_FILE).write_text(json.dumps({"script_defaults": {"LAMBDAS": [0.1]}, "pair_with": []}))
+    assert read_study(tmp_path)["script_defaults"] == {"LAMBDAS": [0.1]}

@@ -1,0 +1,881 @@
+"""The markdown of the report: a results folder's `table.md` and the cross-folder summary of `--SUMMARY`.
+
+Reads the run folders (`runs.py`), groups their runs (by regulariser, and β / λ / lr where several were run), and
+writes every section of the table: accuracy, runs not in it, sweeps and their held-out choice, paired comparisons
+(same split and seed ⇒ same images, initialisation and batches), pre-registered contrasts, the noise floor of a
+replicate under another seed, neural collapse, and provenance. The statistics are `stats.py`'s; every comparison, in
+a folder's table or a summary, gets its verdict by one rule (`family`), and a comparison that pairs a run trained from
+a dirty tree is marked (DIRTY_MARK).
+
+    OUT_DIR/study.json       what the study was run with: {"script_defaults": {"HOFER_BETAS": [4.0], ...},
+                             "pair_with": ["results/mnist-250", ...]} (folders relative to the repository root)
+    OUT_DIR/contrasts.json   comparisons named before the runs finish: {"note", "contrasts": [{"name", "a", "b"}]}
+"""
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, atomic_write, read_log, read_study, run_differences,
+                  run_settings, setting_differences, status)
+from schedules import SCHEDULES
+from stats import (NO_DIFFERENCE, choose, ci95, family_level, holm, judge, level_text, mean_std, paired_tests,
+                   seed_floor, seed_shift)
+
+# MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
+# et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.
+PUBLISHED = {("mnist", 250): {"vanilla": (92.53, 0.76), "hofer": (94.10, 0.30), "sliding": (94.24, 0.47)}}
+COLLAPSE_COLUMNS = [("nc1", "NC1"), ("etf_distance_means", "ETF dist. means"),
+                    ("etf_distance_classifiers", "ETF dist. W"), ("nc3_self_duality", "NC3 self-duality"),
+                    ("nc4_ncc_mismatch", "NCC mismatch")]
+CLASSIFIER_ONLY = {"etf_distance_classifiers"}
+HELD_OUT_SPLITS = range(10, 20)  # the scripts' convention: splits 10-19 are for choosing hyperparameters, 0-9 reported
+ORDER = {name: i for i, name in enumerate(SCHEDULES)}  # the order in which groups are listed
+CONTRASTS_FILE = "contrasts.json"  # comparisons named before the runs finish: {"contrasts": [{"name", "a", "b"}, ...]}
+SUMMARY_KEYS = ("setting", "a", "b")  # a summary row: {"setting": text, "a": "folder: group", "b": "folder: group"}
+SWEPT = {"beta": "β", "beta0": "β0", "lam": "λ"}  # run_settings keys that a study may sweep, and their symbols
+DEFAULT_OF = {"beta": "HOFER_BETAS", "beta0": "SLIDING_BETA0S", "lam": "LAMBDAS"}  # the script's list of each
+DIRTY = "+dirty"  # the end of final.json's commit where the run's code was not committed (train.provenance)
+DIRTY_MARK = " †"  # after a comparison that pairs a run trained from a dirty tree
+BY_GROUP = ("commit", "device", "cpu", "cpu_capability")  # provenance keys counted group by group where they vary
+
+
+# ------------------------------------------------------------------------------------------------ runs, groups
+def load_runs(out: Path, prefix: str = "") -> list[dict]:
+    """Every run folder under `out/runs`, with its config, log lines and outcome records (final, diverged, failed:
+    the JSON or None); `prefix` names the folder in the labels of runs paired from another results folder. A run whose
+    files cannot be read as a run's (`run_problem`) is kept with its `problem`, for "Runs not in the tables"."""
+    return [_load_run(folder, prefix) for folder in sorted((Path(out) / "runs").glob("*/"))
+            if (folder / "config.json").exists()]
+
+
+def _load_run(folder: Path, prefix: str) -> dict:
+    r = dict(prefix=prefix, name=folder.name, problem=None, run=None, config={}, seed=None, data_source="",
+             log=[], skipped_lines=[], **{kind: None for kind in OUTCOMES})
+    try:
+        record = json.loads((folder / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return dict(r, problem=f"config.json is not valid JSON ({getattr(e, 'msg', e)})")
+    if not (isinstance(record, dict) and isinstance(record.get("run"), dict) and isinstance(record.get("config"), dict)
+            and all(k in record["run"] for k in ("regularizer", "split", "lr")) and "seed" in record):
+        return dict(r, problem="config.json is not a run's record (run, config and seed)")
+    r.update(record, prefix=prefix, name=folder.name)
+    r["log"], r["skipped_lines"] = read_log(folder / "log.jsonl")
+    for kind in OUTCOMES:
+        f = folder / f"{kind}.json"
+        try:
+            r[kind] = json.loads(f.read_text()) if f.exists() else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return dict(r, final=None, problem=f"{kind}.json is not valid JSON ({getattr(e, 'msg', e)})")
+    if r["final"] is not None and not _is_final(r["final"]):
+        return dict(r, final=None, problem="final.json is not a finished run's record (test_acc, train, test)")
+    return r
+
+
+def _is_final(final) -> bool:
+    """Whether final.json holds what the tables read: accuracies as numbers and the collapse metrics as objects."""
+    return (isinstance(final, dict) and all(isinstance(final.get(k), (int, float)) for k in ("test_acc", "train_acc"))
+            and all(isinstance(final.get(k), dict) for k in ("train", "test")))
+
+
+def run_status(r: dict) -> str:
+    """`runs.status` of a loaded run, or unreadable where its files are not a run's."""
+    return "unreadable" if r.get("problem") else status(r)
+
+
+def group_label(r: dict, many_lrs: bool) -> str:
+    """`hofer β=4`, `sliding β0=1.1`, `ramp λ=0.03`: the regulariser and the parameters it uses (λ only where it
+    is not LEGACY_LAMBDA or the regulariser has no β), prefixed by the folder of a paired-in run."""
+    s = run_settings(r["run"], r["config"])
+    label = r["run"]["regularizer"]
+    label += f" β={s['beta']:g}" if s["beta"] is not None else f" β0={s['beta0']:g}" if s["beta0"] is not None else ""
+    if s["lam"] is not None and (s["lam"] != LEGACY_LAMBDA or s["beta"] is None and s["beta0"] is None):
+        label += f" λ={s['lam']:g}"
+    label += f" lr={s['lr']:g}" if many_lrs else ""
+    return f"{r['prefix']}: {label}" if r.get("prefix") else label
+
+
+def _sort_key(r: dict) -> tuple:
+    s = run_settings(r["run"], r["config"])
+    return (r.get("prefix", ""), ORDER.get(r["run"]["regularizer"], len(ORDER)), r["run"]["regularizer"],
+            *(-1 if s[k] is None else s[k] for k in ("beta", "beta0", "lam", "lr")))
+
+
+def grouped(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs by `group_label`, in the table's order (folder, regulariser, then its parameters)."""
+    many_lrs = len({r["run"]["lr"] for r in runs}) > 1
+    groups = defaultdict(list)
+    for r in sorted(runs, key=_sort_key):
+        groups[group_label(r, many_lrs)].append(r)
+    return groups
+
+
+def pair_key(r: dict) -> tuple[int, int]:
+    """Runs pair when they share the split and the seed: the same training images, initialisation and batches."""
+    return r["run"]["split"], r["seed"]
+
+
+def _resolve(side: str, labels) -> str | None:
+    """A contrast's side: a group label, or a regulariser's name (with a folder prefix where paired in) standing for
+    its one group, so that a contrast can be named before its held-out λ is known. None where no group (or several)."""
+    if side in labels:
+        return side
+    prefix, _, reg = side.rpartition(": ")
+    found = [l for l in labels if l.rpartition(": ")[0] == prefix and l.rpartition(": ")[2].split(" ")[0] == reg]
+    return found[0] if len(found) == 1 else None
+
+
+PROVENANCE_COMPARED = ("commit", "cpu_capability")  # from final.json: what a bit-for-bit pairing also needs alike
+
+
+def _differs_in(ra: list[dict], rb: list[dict]) -> str:
+    """The settings (other than the regulariser) in which the paired runs of two groups differ, and where they
+    trained: the commit and the CPU capability (runs are bit-exact only on the same code and kernels)."""
+    by_key = {pair_key(r): r for r in rb}
+    found = {}
+    for r in ra:
+        if pair_key(r) in by_key:
+            other = by_key[pair_key(r)]
+            diff = run_differences(r, other)
+            for k in PROVENANCE_COMPARED:
+                x, y = (str(q["final"].get(k, "not recorded")) for q in (r, other))
+                if x != y:
+                    diff[k] = (x, y)
+            for k, (x, y) in diff.items():
+                found.setdefault(k, set()).add((json.dumps(x), json.dumps(y)))
+    return ", ".join(f"{k} " + " / ".join(f"{x}→{y}" for x, y in sorted(v)) for k, v in sorted(found.items())) or "–"
+
+
+def final_val_acc(r: dict):
+    """Validation accuracy at the end of a run (None for runs from before validation sets were logged)."""
+    v = r["final"].get("val_acc")
+    return v if v is not None else next((l["val_acc"] for l in reversed(r["log"]) if "val_acc" in l), None)
+
+
+def logged_value(get, line) -> float:
+    """get(line), or NaN where the log recorded that a metric was undefined ({"error": ...})."""
+    try:
+        return float(get(line))
+    except (KeyError, TypeError):
+        return float("nan")
+
+
+def _metric(m: dict, key: str) -> float:
+    """A logged collapse metric as a float: NaN where it is missing or undefined (None, or an older {"error": ...})."""
+    if key == "scale_free_variation":
+        w, b = _metric(m, "within_class_variation"), _metric(m, "between_class_variation")
+        return w / b if b > 0 else float("nan")
+    v = m.get(key)
+    return float(v) if isinstance(v, (int, float)) else float("nan")
+
+
+def _last_death(r: dict) -> float:
+    """The mean over classes of each class's mean death time at the run's last logged epoch (NaN where none)."""
+    line = next((l for l in reversed(r["log"]) if l.get("death_mean")), {})
+    v = [x for x in line.get("death_mean", []) if isinstance(x, (int, float))]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def _fmt(values, median=False) -> str:
+    """mean ± std of the defined values; with `median`, also the median (NC1 spans decades across splits)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    note = f" ({v.size} of {len(values)} defined)" if v.size < len(values) else ""
+    if v.size == 0:
+        return "undefined"
+    med = f" (median {np.median(v):.3g})" if median and v.size > 2 else ""
+    return (f"{v.mean():.3g} ± {v.std(ddof=1):.2g}" if v.size > 1 else f"{v.mean():.3g}") + med + note
+
+
+# ------------------------------------------------------------------------------------------------ table.md
+def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path:
+    """table.md: the runs of `out` by regulariser, sweeps, paired comparisons (also with `paired_in`, the
+    finished runs of other folders, by (split, seed)), pre-registered contrasts, collapse and provenance."""
+    finished = [r for r in runs if r["final"]]
+    groups = grouped(finished)
+    cfg = next((r["config"] for r in finished or runs if r["config"]), {})
+    defaults = read_study(out).get("script_defaults", {})
+    L = accuracy_table(runs, groups, cfg)
+    L += not_in_table(runs, paired_in)
+    paired_in = [r for r in paired_in if r["final"]]
+    for sw in sweeps(finished):
+        L += sweep_table(sw, script_default(defaults, sw["param"]))
+    others = grouped(list(paired_in))
+    L += paired_section(groups, others, preregistered_pairs(out, {**groups, **others}))
+    L += contrasts_section(out, {**groups, **others})
+    L += replicate_section(groups, others)
+    L += collapse_tables(groups)
+    L += trajectory_tables(groups)
+    L += provenance(finished, cfg)
+    path = Path(out) / "table.md"
+    atomic_write(path, "\n".join(L) + "\n")
+    return path
+
+
+def accuracy_table(runs: list[dict], groups: dict[str, list[dict]], cfg: dict) -> list[str]:
+    """The title and the table of final accuracies by group, with a note where the groups cover different splits
+    and a warning where the finished runs differ in a run-defining setting."""
+    published = PUBLISHED.get((cfg["DATASET"].lower(), cfg["TRAIN_SIZE"]), {})
+    L = [f"# {cfg['DATASET']}-{cfg['TRAIN_SIZE']}: test accuracy and neural collapse at the end of training", "",
+         "Generated by `report.py` from the logs in `runs/` ("
+         + ", ".join(f"{sum(run_status(r) == s for r in runs)} {s}" for s in ("finished", "diverged", "failed", "unfinished"))
+         + (f", {n} unreadable" if (n := sum(run_status(r) == "unreadable" for r in runs)) else "")
+         + "). Accuracy in %, final epoch, mean ± std (ddof 1) over splits.", "",
+         "| regulariser | splits | test accuracy | published | validation accuracy | train accuracy | "
+         "epoch train acc. first 100 % |", "|---|---|---|---|---|---|---|"]
+    for label, rs in groups.items():
+        pub = published.get(rs[0]["run"]["regularizer"])
+        tpt = [r["final"]["tpt_epoch"] for r in rs if r["final"]["tpt_epoch"] is not None]
+        val = [100 * v for v in map(final_val_acc, rs) if v is not None]
+        L.append(f"| {label} | {len(rs)} ({', '.join(str(r['run']['split']) for r in rs)}) | "
+                 f"{mean_std([100 * r['final']['test_acc'] for r in rs])} | "
+                 f"{f'{pub[0]:.2f} ± {pub[1]:.2f}' if pub else '–'} | "
+                 f"{mean_std(val) + (f' ({len(val)} runs)' if len(val) < len(rs) else '') if val else '–'} | "
+                 f"{mean_std([100 * r['final']['train_acc'] for r in rs])} | "
+                 f"{mean_std(tpt) if tpt else 'never'}{f' ({len(tpt)}/{len(rs)} runs)' if len(tpt) < len(rs) else ''} |")
+    if len({tuple(r["run"]["split"] for r in rs) for rs in groups.values()}) > 1:
+        L += ["", "The rows cover different splits: compare regularisers with the paired table below."]
+    finished = [r for r in runs if r["final"]]
+    keys = sorted({k for r in finished[1:] for k in setting_differences(finished[0]["config"], r["config"])}
+                  - LEGACY_RUN_KEYS)  # a key missing from older configs counts as its default
+    if keys:
+        L += ["", f"**Warning: these runs differ in {', '.join(keys)}**; they are not paired comparisons."]
+    return L
+
+
+def not_in_table(runs: list[dict], paired_in: list[dict] = ()) -> list[str]:
+    """A section naming every run that is not in the tables (diverged, failed, unfinished, unreadable, each once,
+    with the epoch reached and its message), the runs of folders paired in whose files could not be read, and every
+    log line the report skipped."""
+    others = [r for r in runs if run_status(r) != "finished"]
+    others += [dict(r, name=f"{r['prefix']}: {r['name']}") for r in paired_in if r.get("problem")]
+    skipped = [r for r in runs if r["skipped_lines"]]
+    if not others and not skipped:
+        return []
+    L = ["", "## Runs not in the tables", ""]
+    if others:
+        L += ["| run | status | epoch reached | message |", "|---|---|---|---|"]
+        for r in others:
+            record = r["diverged"] or r.get("failed") or {}
+            record = record if isinstance(record, dict) else {}
+            message = r.get("problem") or (record.get("message") or (record.get("traceback") or "").strip()
+                                           .splitlines()[-1:] or ["–"])
+            message = message if isinstance(message, str) else message[0]
+            epoch = r["log"][-1].get("epoch", "?") if r["log"] else 0
+            L.append(f"| {r['name']} | {run_status(r)} | {epoch} of {r['config'].get('EPOCHS', '?')} | "
+                     f"{message.replace('|', '/').splitlines()[0] if message else '–'} |")
+    for r in skipped:
+        L += ["", f"Skipped in {r['name']}/log.jsonl: line(s) {', '.join(map(str, r['skipped_lines']))} "
+                  "(not a JSON object); the numbers above leave them out."]
+    return L
+
+
+def collapse_tables(groups: dict[str, list[dict]]) -> list[str]:
+    """Neural collapse at the end of training, on the train and the test set: mean ± std over splits. Tr Σ_W / Tr Σ_B
+    stands beside NC1: it is defined for every run, where NC1 needs the class means to span C − 1 dimensions. The
+    train table ends with the mean death time of the classes' training codes at the last logged epoch."""
+    L = []
+    for where in ("train", "test"):
+        # the classifier's own geometry does not depend on the data: shown with the train set only
+        cols = [COLLAPSE_COLUMNS[0], ("scale_free_variation", "Tr Σ_W / Tr Σ_B")]  # Tr Σ_W alone shrinks with scale
+        cols += [(k, h) for k, h in COLLAPSE_COLUMNS[1:] if where == "train" or k not in CLASSIFIER_ONLY]
+        cols += [("within_class_variation", "Tr Σ_W"), ("between_class_variation", "Tr Σ_B")]
+        deaths = [("death_mean", "mean death time (run metric)")] if where == "train" else []
+        L += ["", f"## Neural collapse at the end of training, on the {where} set (mean ± std over splits)", "",
+              "| regulariser | " + " | ".join(h for _, h in cols + deaths) + " |",
+              "|---|" + "---|" * len(cols + deaths)]
+        undefined = []
+        for label, rs in groups.items():
+            cells = [_fmt([_metric(r["final"][where], k) for r in rs], median=k == "nc1") for k, _ in cols]
+            cells += [_fmt([_last_death(r) for r in rs], median=True)] if deaths else []
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+            k = sum(not np.isfinite(_metric(r["final"][where], "nc1")) for r in rs)
+            undefined += [f"{label}: {k} of {len(rs)} runs"] if k else []
+        if undefined:
+            L += ["", "NC1 is undefined where the class means span fewer than C − 1 dimensions (Σ_B of rank < C − 1). "
+                      "Runs with NC1 undefined: " + "; ".join(undefined) + ". A cell marked 'k of n defined' "
+                      "averages only the k runs where that metric was logged (runs trained before every metric was "
+                      "logged for rank-deficient class means record none of them there)."]
+    return L
+
+
+def trajectory_tables(groups: dict[str, list[dict]], near=(3, 10, 30, 100, 200)) -> list[str]:
+    """Median over splits of NC1 and of the ETF distance of the class means at a few evaluated epochs (those
+    closest to `near`, and the last): whether a regulariser brings collapse sooner, not only further."""
+    per_group = {k: [{l["epoch"]: l for l in r["log"] if "test_acc" in l} for r in rs] for k, rs in groups.items()}
+    shared = set.intersection(*(set(p) for runs in per_group.values() for p in runs)) if per_group else set()
+    if not shared:
+        return []
+    epochs = sorted({min(shared, key=lambda e: abs(e - n)) for n in near} | {max(shared)})
+    L = []
+    for key, name in (("nc1", "NC1"), ("etf_distance_means", "ETF distance of the class means")):
+        L += ["", f"## {name} during training (median over splits)", "",
+              "| regulariser | set | " + " | ".join(f"epoch {e}" for e in epochs) + " |",
+              "|---|---|" + "---|" * len(epochs)]
+        for label, runs in per_group.items():
+            for where in ("train", "test"):
+                cells = []
+                for e in epochs:
+                    v = np.array([logged_value(lambda l: l[where][key], p[e]) for p in runs])
+                    cells.append(f"{np.median(v[np.isfinite(v)]):.3g}" if np.isfinite(v).any() else "undefined")
+                L.append(f"| {label} | {where} | " + " | ".join(cells) + " |")
+    return L
+
+
+def _recorded(r: dict, key: str) -> str:
+    return str(r["final"].get(key, "not recorded"))
+
+
+def _runs_with(groups: dict, key: str, value: str) -> str:
+    """`label k` for each group with k runs whose provenance `key` reads `value`."""
+    counts = {label: sum(_recorded(r, key) == value for r in rs) for label, rs in groups.items()}
+    return ", ".join(f"{label} {k}" for label, k in counts.items() if k)
+
+
+def provenance(finished: list[dict], cfg: dict) -> list[str]:
+    """Where and with what the finished runs were computed, and the configuration they share."""
+    L = ["", "## Provenance", ""]
+    groups = grouped(finished) if finished else {}
+    for key in ("commit", "device", "cpu", "cpu_capability", "deterministic", "tf32", "date", "torch", "torchvision",
+                "numpy", "scipy", "python"):
+        vals = sorted({_recorded(r, key) for r in finished})
+        if len(vals) > 1 and key in BY_GROUP:  # which runs carry which value: runs are bit-exact only alike
+            L.append(f"- {key}: " + "; ".join(f"{v} ({_runs_with(groups, key, v)})" for v in vals))
+        else:
+            L.append(f"- {key}: {', '.join(vals)}")
+    dirty = dirty_counts(groups)
+    L.append(f"- trained from a dirty tree (a `{DIRTY}` commit: uncommitted code, which no checkout gives back): "
+             f"{'; '.join(dirty) if dirty else 'none'}")
+    L.append(f"- seeds (torch.manual_seed and batch generator, per split): "
+             f"{', '.join(sorted({str(r['seed']) for r in finished}, key=int))}")
+    L.append(f"- data: {sorted({r['data_source'] for r in finished})}")
+    digests = sorted({json.dumps(r.get("data_files", "not recorded"), sort_keys=True) for r in finished})
+    L.append(f"- data files (MD5, and whether they were checked against the genuine ones): {'; '.join(digests)}")
+    L += ["", "Configuration shared by the runs:", "", "```", json.dumps(cfg, indent=1), "```"]
+    return L
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+def sweeps(finished: list[dict]) -> list[dict]:
+    """Every sweep among the finished runs: one regulariser and learning rate, one parameter (β, β0 or λ) taking
+    several values while the others stay fixed, on the splits where every value finished (so that means compare
+    like with like). Each: dict(reg, lr, param, values, fixed, splits, test[value, split], val[value, split] or
+    None)."""
+    out = []
+    by_reg = defaultdict(list)
+    for r in finished:
+        by_reg[r["run"]["regularizer"], r["run"]["lr"]].append((run_settings(r["run"], r["config"]), r))
+    for (reg, lr), items in sorted(by_reg.items()):
+        for param in SWEPT:
+            if len({s[param] for s, _ in items}) < 2:
+                continue
+            rest = [k for k in SWEPT if k != param]
+            for fixed in sorted({tuple(s[k] for k in rest) for s, _ in items}, key=str):
+                runs = {(s[param], r["run"]["split"]): r for s, r in items if tuple(s[k] for k in rest) == fixed}
+                values = sorted({v for v, _ in runs})
+                splits = sorted(sp for sp in {sp for _, sp in runs} if all((v, sp) in runs for v in values))
+                if len(values) < 2 or not splits:
+                    continue
+                test = np.array([[runs[v, sp]["final"]["test_acc"] for sp in splits] for v in values])
+                val = [[final_val_acc(runs[v, sp]) for sp in splits] for v in values]
+                out.append(dict(reg=reg, lr=lr, param=param, values=values, splits=splits, test=test,
+                                fixed={k: f for k, f in zip(rest, fixed) if f is not None},
+                                val=None if any(a is None for row in val for a in row) else np.array(val)))
+    return out
+
+
+def is_held_out(splits) -> bool:
+    """Whether a comparison uses only held-out splits, where picking the best value is legitimate."""
+    return all(sp in HELD_OUT_SPLITS for sp in splits)
+
+
+def script_default(defaults: dict, param: str):
+    """The entry script's default for a swept parameter (the value a sweep has to beat), from study.json's
+    script_defaults; None where not recorded (then the best mean is the choice)."""
+    values = defaults.get(DEFAULT_OF[param]) or [None]
+    return values[0]
+
+
+def sweep_table(sw: dict, default=None) -> list[str]:
+    """A sweep's accuracies value by value and split by split; on held-out splits, also the held-out choice
+    (`stats.choose` against `default`), else why there is none."""
+    sym, held_out = SWEPT[sw["param"]], is_held_out(sw["splits"])
+    fixed = ", ".join(f"{SWEPT[k]}={v:g}" for k, v in sw["fixed"].items())
+    by = "validation" if sw["val"] is not None else "test"
+    L = ["", f"## {sw['reg']}'s {sym} {'sweep' if held_out else 'values'}"
+             f"{f' ({fixed})' if fixed else ''}: final accuracy (%) on the {len(sw['splits'])} splits every "
+             f"{sym} finished", "",
+         f"| {sym} | " + " | ".join(f"test, split {sp}" for sp in sw["splits"]) + " | test mean ± std | "
+         "validation mean ± std |", "|---|" + "---|" * (len(sw["splits"]) + 2)]
+    acc = sw["val"] if sw["val"] is not None else sw["test"]
+    choice, why = choose(sw["values"], acc, default)
+    for v, row, vrow in zip(sw["values"], sw["test"], sw["val"] if sw["val"] is not None else [None] * len(sw["values"])):
+        mark = " (held-out choice)" if held_out and v == choice else ""
+        L.append(f"| {v:g}{mark} | " + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} | "
+                 f"{mean_std(100 * vrow) if vrow is not None else '–'} |")
+    if held_out:
+        L += ["", f"Held-out choice by {by} accuracy: {sym} = {choice:g} ({why})."
+              + ("" if by == "validation" else " These runs log no validation accuracy, so the choice uses the "
+                                               "test images: kept for the record, not for new choices.")]
+    else:
+        L += ["", f"These include reported splits (0–9): {sym} is chosen on the held-out splits 10–19, not here "
+                  "(picking the best row would select on the very splits being reported)."]
+    return L
+
+
+# ------------------------------------------------------------------------------------------------ comparisons
+# The one verdict rule of every table: a comparison belongs to a family, its p-values are Holm-corrected over that
+# family and its verdict reads the family's Bonferroni CI (`stats.judge`). A pre-registered contrast's family is its
+# contrasts.json, wherever the comparison appears; any other comparison's family is the other comparisons of its table.
+def family(results: list) -> tuple[float, list[float], list[float]]:
+    """The Bonferroni level at which each comparison of a family is read, and its t-test and Wilcoxon p-values
+    Holm-corrected, for `results` (`stats.paired_tests` tuples, or None for a comparison not made yet); the family
+    counts the comparisons with at least 2 pairs."""
+    tested = sum(1 for r in results if r and r[0] >= 2)
+    t_adj = holm([r[3] if r else np.nan for r in results], m=tested)
+    w_adj = holm([r[4] if r else np.nan for r in results], m=tested)
+    return family_level(tested), t_adj, w_adj
+
+
+def is_dirty(r: dict) -> bool:
+    """Whether a finished run was trained from a dirty tree: code not committed at the time (`+dirty` commit)."""
+    return str(r["final"].get("commit", "")).endswith(DIRTY)
+
+
+def dirty_counts(groups: dict) -> list[str]:
+    """`label: k of n runs` for each group with runs trained from a dirty tree."""
+    return [f"{label}: {k} of {len(rs)} runs" for label, rs in groups.items() if (k := sum(map(is_dirty, rs)))]
+
+
+def _dirty_mark(ra: list[dict], rb: list[dict]) -> str:
+    """DIRTY_MARK where a pair of the two groups holds a run trained from a dirty tree."""
+    by_key = {pair_key(r): r for r in rb}
+    return DIRTY_MARK if any(is_dirty(r) or is_dirty(by_key[pair_key(r)]) for r in ra if pair_key(r) in by_key) else ""
+
+
+def dirty_note(groups: dict) -> list[str]:
+    """The note below a table whose rows carry DIRTY_MARK: how many runs of each group it marks."""
+    counts = dirty_counts(groups)
+    return ["", f"{DIRTY_MARK.strip()} pairs that hold a run trained from a dirty tree (uncommitted code: a `{DIRTY}` "
+                "commit in final.json): " + "; ".join(counts) + "."] if counts else []
+
+
+def paired_section(groups: dict, others: dict, preregistered: dict | None = None) -> list[str]:
+    """Paired comparisons: every two groups of this folder, then each group of this folder against each group
+    paired in from other folders; each with its 95 % CI, Holm-corrected p and verdict (`family`: over this table's
+    comparisons, or for a pre-registered contrast, `preregistered[(a, b)]`, its own family's), and the settings in
+    which the paired runs differ."""
+    every = {**groups, **others}
+    accs = {k: {pair_key(r): r["final"]["test_acc"] for r in v} for k, v in every.items()}
+    keys = list(groups)
+    rows = [(a, b) for i, a in enumerate(keys) for b in keys[:i]] + [(a, b) for a in keys for b in others]
+    results = {(a, b): paired_tests(accs[a], accs[b]) for a, b in rows}
+    rows = [(a, b) for a, b in rows if results[a, b][0]]
+    pre = {row: _preregistered(preregistered or {}, *row) for row in rows}
+    own = [row for row in rows if pre[row] is None]
+    level, t_adj, _ = family([results[row] for row in own])
+    L = ["", "## Paired comparisons (same split and seed ⇒ same images, initialisation and batches)", "",
+         f"Paired t-test p Holm-corrected over the {_count(sum(results[r][0] >= 2 for r in own), 'comparison')} of "
+         f"this table that were not pre-registered, each verdict read on the Bonferroni {level_text(level)} CI of "
+         "that family (a pre-registered contrast: its own family's p and CI, as in its section).", "",
+         "| A − B | pairs | mean difference (% points) | 95 % CI | std | A better on | paired t-test p (Holm) | "
+         "Wilcoxon signed-rank p | verdict | runs also differ in |", "|---|---|---|---|---|---|---|---|---|---|"]
+    holm_of = dict(zip(own, t_adj))
+    marked = {}
+    for a, b in rows:
+        n, m, s, tp, wp = results[a, b]
+        row_level, ta = pre[a, b] or (level, holm_of[a, b])
+        lo, hi = ci95(n, m, s)
+        wins = sum(accs[a][k] > accs[b][k] for k in set(accs[a]) & set(accs[b]))
+        ci = f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "–"
+        mark = _dirty_mark(every[a], every[b])
+        marked.update({g: every[g] for g in (a, b)} if mark else {})
+        L.append(f"| {a} − {b}{mark} | {n} | {m:+.2f} | {ci} | {s:.2f} | {wins} of {n} | {tp:.3g} ({ta:.3g}) | "
+                 f"{wp:.3g} | {judge(n, m, s, row_level)[2]} | {_differs_in(every[a], every[b])} |")
+    return L + dirty_note(marked)
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
+def _preregistered(preregistered: dict, a, b):
+    """(level, Holm-corrected t-test p) of the comparison a − b where it is a pre-registered contrast (either way
+    round), else None."""
+    return preregistered.get((a, b)) or preregistered.get((b, a))
+
+
+def contrast_metric(name: str) -> dict:
+    """What a contrast scores: `test_acc` (final test accuracy, in % points, with the ±NO_DIFFERENCE margin), or
+    `<train|test>:<collapse metric>` (its value at the last epoch; lower is nearer collapse, no margin was set)."""
+    if name == "test_acc":
+        return dict(label="test accuracy (% points)", unit=100, margin=NO_DIFFERENCE, lower_is_better=False,
+                    get=lambda r: r["final"]["test_acc"])
+    where, _, key = name.partition(":")
+    if where not in ("train", "test") or not key:
+        raise ValueError(f"{CONTRASTS_FILE}: unknown metric {name!r}; use test_acc or train:<collapse metric> "
+                         "(e.g. train:etf_distance_means)")
+    return dict(label=f"{key} ({where}, last epoch)", unit=1, margin=None, lower_is_better=True,
+                get=lambda r: r["final"][where].get(key))
+
+
+def _contrast_rows(spec: dict, groups: dict) -> list[tuple]:
+    """(contrast, its metric, missing sides, paired_tests or None) for each contrast of a contrasts.json."""
+    rows = []
+    for c in spec["contrasts"]:
+        a, b = _resolve(c["a"], groups), _resolve(c["b"], groups)
+        missing = [g for g, label in ((c["a"], a), (c["b"], b)) if label is None]
+        metric = contrast_metric(c.get("metric", "test_acc"))
+        res = None
+        if not missing:
+            values = [{pair_key(r): v for r in groups[g] if isinstance(v := metric["get"](r), (int, float))}
+                      for g in (a, b)]
+            res = paired_tests(*values, unit=metric["unit"])
+        rows.append((dict(c, a=a or c["a"], b=b or c["b"]), metric, missing, res))
+    return rows
+
+
+def contrast_family(out: Path, groups: dict):
+    """OUT/contrasts.json's contrasts resolved among `groups`, as (spec, rows of `_contrast_rows`, level, Holm t,
+    Holm Wilcoxon) (`family`); None where the folder names none."""
+    path = Path(out) / CONTRASTS_FILE
+    if not path.exists():
+        return None
+    spec = json.loads(path.read_text())
+    rows = _contrast_rows(spec, groups)
+    return (spec, rows, *family([r[3] for r in rows]))
+
+
+def preregistered_pairs(out: Path, groups: dict) -> dict:
+    """{(a, b): (level, Holm-corrected t-test p)} of the test-accuracy contrasts that OUT/contrasts.json names and
+    that have pairs among `groups`: the family other tables read such a comparison in."""
+    fam = contrast_family(out, groups)
+    if fam is None:
+        return {}
+    _, rows, level, t_adj, _ = fam
+    return {(c["a"], c["b"]): (level, ta) for (c, metric, missing, res), ta in zip(rows, t_adj)
+            if not missing and res[0] and metric["unit"] == 100}
+
+
+def contrasts_section(out: Path, groups: dict) -> list[str]:
+    """The contrasts named in OUT/contrasts.json before the runs finished, each a paired difference A − B with its
+    95 % CI, t-test and Wilcoxon p, both Holm-corrected over the contrasts, and what the CI lets one say. A side may
+    be a group of a folder paired in; a contrast scores test accuracy unless it names another `metric`."""
+    fam = contrast_family(out, groups)
+    if fam is None:
+        return []
+    spec, rows, level, t_adj, w_adj = fam
+    tested = sum(1 for r in rows if r[3] and r[3][0] >= 2)
+    scored = any("metric" in c and c["metric"] != "test_acc" for c in spec["contrasts"])
+    L = ["", f"## Pre-registered contrasts ({CONTRASTS_FILE}, named before the runs finished)", "",
+         spec.get("note", ""), "",
+         f"p-values corrected by Holm over the {tested} contrasts with pairs; each verdict reads the Bonferroni "
+         f"{level_text(level)} CI (95 % for the family): 'no difference' only when it lies within "
+         f"±{NO_DIFFERENCE:g} points" + (" (accuracy only; a collapse metric has no such margin, and lower is "
+                                        "better)" if scored else "") + ", else 'not detected' with the effects it "
+         "still allows.", "",
+         "| contrast | A − B | " + ("metric | " if scored else "") + "pairs | mean difference" +
+         ("" if scored else " (% points)") + " | 95 % CI | t-test p (Holm) | Wilcoxon p (Holm) | "
+         f"{level_text(level)} CI | verdict |", "|---|---|---|---|---|---|---|---|---|" + ("---|" if scored else "")]
+    marked = {}
+    for (c, metric, missing, res), ta, wa in zip(rows, t_adj, w_adj):
+        mark = "" if missing else _dirty_mark(groups[c["a"]], groups[c["b"]])
+        marked.update({g: groups[g] for g in (c["a"], c["b"])} if mark else {})
+        head = f"| {c['name']} | {c['a']} − {c['b']}{mark} | " + (f"{metric['label']} | " if scored else "")
+        if missing or not res[0]:
+            L.append(head + "0 | – | – | – | – | – | not yet: "
+                     + (f"no single finished group {', '.join(missing)}" if missing else "no shared split") + " |")
+            continue
+        n, m, s, tp, wp = res
+        digits = 2 if metric["unit"] == 100 else 3
+        lo, hi = ci95(n, m, s)
+        blo, bhi, says = judge(n, m, s, level, metric["margin"], metric["lower_is_better"], digits)
+        ci, bci = [f"[{x:+.{digits}f}, {y:+.{digits}f}]" if np.isfinite(x) else "–" for x, y in ((lo, hi), (blo, bhi))]
+        L.append(head + f"{n} | {m:+.{digits}f} | {ci} | {tp:.3g} ({ta:.3g}) | {wp:.3g} ({wa:.3g}) | {bci} | {says} |")
+    return L + dirty_note(marked)
+
+
+# ------------------------------------------------------------------------------------------------ replicates
+def _by_split(rs: list[dict]) -> dict[int, tuple[int, float]]:
+    return {r["run"]["split"]: (r["seed"], r["final"]["test_acc"]) for r in rs}
+
+
+def _replicated(mine: dict, other: dict, *labels) -> list[int]:
+    """The splits that every group of `labels` has in both folders, under another seed in the other one."""
+    return sorted(s for s in set.intersection(*(set(mine[l]) & set(other[l]) for l in labels))
+                  if mine[labels[0]][s][0] != other[labels[0]][s][0])
+
+
+def replicate_section(groups: dict, others: dict) -> list[str]:
+    """The noise floor: where a folder paired in holds the same regularisers on the same splits with another seed
+    (other initialisation and batches, same images), each paired difference A − B of this folder against the same
+    difference there, split by split: how much of the spread across splits is the seed's."""
+    mine = {k: _by_split(v) for k, v in groups.items()}
+    theirs = defaultdict(dict)
+    for label, rs in others.items():
+        prefix, _, bare = label.rpartition(": ")
+        theirs[prefix][bare] = _by_split(rs)
+    L = []
+    for prefix, other in theirs.items():
+        L += _replicated_differences(prefix, mine, other, header=not L)
+        L += _replicated_accuracies(prefix, mine, other)
+    return L
+
+
+def _replicated_differences(prefix: str, mine: dict, other: dict, header: bool) -> list[str]:
+    """Rows of each paired difference A − B under both seeds (`stats.seed_floor`), below the section's title and
+    explanation where `header`."""
+    labels = [k for k in mine if k in other]
+    L = []
+    for i, a in enumerate(labels):
+        for b in labels[:i]:
+            splits = _replicated(mine, other, a, b)
+            if len(splits) < 2:
+                continue
+            d0 = np.array([100 * (other[a][s][1] - other[b][s][1]) for s in splits])
+            d1 = np.array([100 * (mine[a][s][1] - mine[b][s][1]) for s in splits])
+            f = seed_floor(d0, d1)
+            if header and not L:
+                L += ["", "## Replicate with another seed: the noise floor", "",
+                      "Each row: a paired difference A − B (test accuracy, % points) in this folder and in the "
+                      "folder paired in, whose runs have the same images but another seed (initialisation and "
+                      "batches). Seed spread = std over splits of (d_this − d_other)/√2, the spread one "
+                      "difference has from the seed alone; std of the means' difference = std over splits of "
+                      "(d_this − d_other)/√n, how far an n-split mean difference moves under another seed; "
+                      "split spread = std over splits of the two seeds' mean; smallest detectable = the mean "
+                      "difference that a paired t-test on n splits finds with 80 % power at p < 0.05, from the "
+                      "std of single-seed differences.", "",
+                      "| A − B | other folder | splits | mean (this seed) | mean (other seed) | mean of both, "
+                      "95 % CI | seed spread | std of the means' difference | split spread | std of single-seed "
+                      "differences | smallest detectable on n splits |", "|" + "---|" * 11]
+            L.append(f"| {a} − {b} | {prefix} | {len(splits)} | {d1.mean():+.2f} | {d0.mean():+.2f} | "
+                     f"{f['mean']:+.2f} [{f['lo']:+.2f}, {f['hi']:+.2f}] | {f['seed_sd']:.2f} | {f['se']:.2f} | "
+                     f"{f['split_sd']:.2f} | {f['sd']:.2f} | {f['mde']:.2f} |")
+    return L
+
+
+def _replicated_accuracies(prefix: str, mine: dict, other: dict) -> list[str]:
+    """One regulariser's accuracy under both seeds (`stats.seed_shift`): what a retrained run (other seed or CPU)
+    should expect."""
+    rows = []
+    for a in [k for k in mine if k in other]:
+        splits = _replicated(mine, other, a)
+        if len(splits) < 2:
+            continue
+        a0 = np.array([100 * other[a][s][1] for s in splits])
+        a1 = np.array([100 * mine[a][s][1] for s in splits])
+        f = seed_shift(a0, a1)
+        rows.append(f"| {a} | {prefix} | {len(splits)} | {a1.mean():.2f} | {a0.mean():.2f} | {f['mean']:+.2f} "
+                    f"[{f['lo']:+.2f}, {f['hi']:+.2f}] | {f['seed_sd']:.2f} | {f['se']:.2f} |")
+    if not rows:
+        return []
+    return ["", "One regulariser's test accuracy (%) under the two seeds, split by split: seed spread of one "
+            "run = std over splits of (this − other)/√2, how far a single run moves from the seed alone; "
+            "the last column is the std of the difference of two n-split means with different seeds.", "",
+            "| regulariser | other folder | splits | mean (this seed) | mean (other seed) | this − other, "
+            "95 % CI | seed spread of one run | std of the difference of the means |",
+            "|---|---|---|---|---|---|---|---|", *rows]
+
+
+# ------------------------------------------------------------------------------------------------ --SUMMARY
+def write_summary(spec_path: Path) -> Path:
+    """<spec>.md beside a JSON spec {"title", "note", "rows": [{"setting", "a", "b"}, ...]}: one paired comparison
+    A − B per row, across results folders. A side is "<folder>: <group>", the folder relative to the spec's own
+    folder, the group a label of that folder's table (or a regulariser's name standing for its one group). Each
+    row: both sides' test accuracy on the splits they share, the paired difference with its 95 % CI, the Holm-corrected
+    p and the verdict (`family`: a row that a folder's contrasts.json pre-registered is read in that family, as in the
+    folder's table.md; the other rows form the summary's family), and the settings in which the paired runs differ."""
+    spec_path = Path(spec_path)
+    spec = json.loads(spec_path.read_text())
+    rows = _summary_rows(spec_path, spec)
+    folders = {}
+
+    def groups_of(path: Path) -> dict:
+        return folder_groups(path, folders)
+
+    sides = [(summary_side(spec_path, row["a"], folders), summary_side(spec_path, row["b"], folders)) for row in rows]
+    results = [paired_tests(*({pair_key(r): r["final"]["test_acc"] for r in s[2]} for s in pair)) if all(pair)
+               else None for pair in sides]
+    pre = {}  # (side key, side key) → (level, Holm p, contrasts file) of the rows some folder pre-registered
+    for folder in sorted({row[k].partition(": ")[0] for row in rows for k in "ab"}):
+        path = spec_path.parent / folder
+        pre.update({k: (*v, f"{path.name}/{CONTRASTS_FILE}") for k, v in _preregistered_in(path, groups_of).items()})
+    fam = [_preregistered(pre, *((x[0], x[1]) for x in pair)) if all(pair) else None for pair in sides]
+    own = [i for i, f in enumerate(fam) if f is None]
+    level, t_adj, _ = family([results[i] for i in own])
+    judged = {**{i: f[:2] for i, f in enumerate(fam) if f}, **{i: (level, t) for i, t in zip(own, t_adj)}}
+    L = [f"# {spec.get('title', spec_path.stem)}", "", spec.get("note", ""), "",
+         f"Generated by `report.py --SUMMARY={spec_path.as_posix()}` from the run logs of the folders named below "
+         "(each folder's `table.md` has its runs' configuration and provenance). Test accuracy in %, final epoch, "
+         "mean ± std (ddof 1) over the splits both sides share; A − B paired by split and seed, with its 95 % CI "
+         "(Student's t). The paired t-test p is Holm-corrected over the "
+         f"{_count(sum(bool(results[i]) and results[i][0] >= 2 for i in own), 'row')} that no folder pre-registered, "
+         f"and each of their verdicts reads the Bonferroni {level_text(level)} CI of that family; a pre-registered row "
+         "is read in its own family, as in its folder's table.md. 'No difference' only when that CI lies within "
+         f"±{NO_DIFFERENCE:g} points, else 'not detected' with the effects it still allows.", "",
+         "| setting | A | B | splits | A: test accuracy | B: test accuracy | A − B (% points) | 95 % CI | "
+         "t-test p (Holm) | verdict | runs also differ in |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    used, marked = [], {}
+    for i, (row, pair) in enumerate(zip(rows, sides)):
+        mark = _dirty_mark(pair[0][2], pair[1][2]) if all(pair) else ""
+        line, shared_runs = _summary_row(row, pair, results[i], judged.get(i), mark)
+        L.append(line)
+        used += shared_runs
+        marked.update({row[k]: x[2] for k, x in zip("ab", pair)} if mark else {})
+    if any(fam):
+        L += ["", "Rows read in a pre-registered family: "
+              + "; ".join(f"{row['setting']} ({f[2]})" for row, f in zip(rows, fam) if f) + "."]
+    L += dirty_note(marked)
+    if used:
+        seen = {key: sorted({str(r["final"].get(key, "not recorded"))[:10 if key == "date" else None] for r in used})
+                for key in ("commit", "cpu", "device", "date")}
+        L += ["", "Runs used: " + "; ".join(f"{key} {', '.join(v)}" for key, v in seen.items()) + "."]
+    path = spec_path.with_suffix(".md")
+    atomic_write(path, "\n".join(L) + "\n")
+    return path
+
+
+def folder_groups(path: Path, cache: dict) -> dict:
+    """The finished groups of a results folder, labelled with its name as prefix (loaded once into `cache`)."""
+    path = Path(path).resolve()
+    if path not in cache:
+        runs = load_runs(path, prefix=path.name) if (path / "runs").is_dir() else []
+        cache[path] = grouped([r for r in runs if r["final"]])
+    return cache[path]
+
+
+def summary_side(spec_path: Path, text: str, cache: dict):
+    """A summary's side "<folder>: <group>" (the folder relative to the spec's): (folder name, group label, its
+    runs), or None where the folder has no such finished group."""
+    folder, _, label = text.partition(": ")
+    groups = folder_groups(Path(spec_path).parent / folder, cache)
+    found = _resolve(f"{Path(folder).name}: {label}", groups)
+    return (Path(folder).name, found.rpartition(": ")[2], groups[found]) if found else None
+
+
+# ------------------------------------------------------------------------------------------------ size curve
+def size_curve(spec_path: Path, spec: dict) -> dict:
+    """{regulariser: {training size: its finished runs}} of a size-curve spec
+    {"size_curve": {regulariser: {size: "<folder>: <group>"}}, "gaps": [[A, B], ...]}; a size not finished yet has
+    no runs. SystemExit naming the expected form where the spec is not of it."""
+    curve = spec.get("size_curve")
+    if not (isinstance(curve, dict) and curve and all(isinstance(v, dict) and all(": " in s for s in v.values())
+                                                          for v in curve.values())):
+        raise SystemExit(f"{spec_path}: expected {{\"size_curve\": {{\"<regulariser>\": {{\"<size>\": "
+                         f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}")
+    cache = {}
+    return {reg: {int(size): (side[2] if (side := summary_side(spec_path, text, cache)) else [])
+                  for size, text in sorted(sides.items(), key=lambda kv: int(kv[0]))} for reg, sides in curve.items()}
+
+
+def _mean_over_run(r: dict, key: str):
+    """The mean over a run's logged epochs of `key` (None where the run's log has none)."""
+    v = [l[key] for l in r["log"] if isinstance(l.get(key), (int, float))]
+    return float(np.mean(v)) if v else None
+
+
+def _size_curve_cells(runs: list[dict]) -> list[str]:
+    """Test accuracy, first fitted epoch, zero-length edges and the final collapse of one regulariser at one size."""
+    acc = [100 * r["final"]["test_acc"] for r in runs]
+    tpt = [r["final"]["tpt_epoch"] for r in runs if r["final"].get("tpt_epoch") is not None]
+    zero = [z for r in runs if (z := _mean_over_run(r, "zero_edges")) is not None]
+    return [f"{len(runs)}", mean_std(acc), mean_std(tpt) if tpt else "never",
+            f"{np.mean(zero):.3f} ({len(zero)} runs)" if zero else "not logged",
+            _fmt([_metric(r["final"]["train"], "scale_free_variation") for r in runs]),
+            _fmt([_metric(r["final"]["train"], "etf_distance_means") for r in runs])]
+
+
+def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
+    """`A − B` of two groups at one size: paired mean [95 % CI] (wins) over the splits they share."""
+    res = paired_tests(*({pair_key(r): r["final"]["test_acc"] for r in rs} for rs in (a, b)))
+    n, m, s = res[:3]
+    if not n:
+        return "–"
+    lo, hi = ci95(n, m, s)
+    wins = sum(x["final"]["test_acc"] > y["final"]["test_acc"] for x in a for y in b if pair_key(x) == pair_key(y))
+    return f"{m:+.2f} " + (f"[{lo:+.2f}, {hi:+.2f}] " if np.isfinite(lo) else "") + f"({wins} of {n})"
+
+
+def write_size_curve(spec_path: Path) -> Path:
+    """<spec>.md of a size-curve spec (see `size_curve`): per training size and regulariser, the runs, test accuracy,
+    the paired gaps the spec names with their 95 % CIs and win counts, the epoch the training set is first fitted,
+    the fraction of tree edges between copies of one image, and the final train Tr Σ_W / Tr Σ_B and ETF distance of
+    the class means."""
+    spec_path = Path(spec_path)
+    spec = json.loads(spec_path.read_text())
+    curve = size_curve(spec_path, spec)
+    gaps = [tuple(g) for g in spec.get("gaps", [])]
+    sizes = sorted({size for by_size in curve.values() for size in by_size})
+    L = [f"# {spec.get('title', spec_path.stem)}", "", spec.get("note", ""), "",
+         f"Generated by `report.py --SUMMARY={spec_path.as_posix()}` from the run logs of the folders the spec names. "
+         "Test accuracy in %, final epoch, mean ± std (ddof 1) over splits; each gap A − B paired by split and seed, "
+         "mean [95 % CI] (A better on k of n splits). Zero-length edges: the mean over epochs of the fraction of each "
+         "group's tree edges that join two copies of one image. Validation accuracy is not shown: each size has its "
+         "own validation set.", "",
+         "| size | regulariser | runs | test accuracy | " + " | ".join(f"{a} − {b}" for a, b in gaps)
+         + " | epoch train acc. first 100 % | zero-length edges | Tr Σ_W / Tr Σ_B (train) | ETF dist. means (train) |",
+         "|---|---|---|---|" + "---|" * len(gaps) + "---|---|---|---|"]
+    for size in sizes:
+        for reg, by_size in curve.items():
+            runs = by_size.get(size, [])
+            if not runs:
+                L.append(f"| {size} | {reg} | 0 | not yet |" + " – |" * (len(gaps) + 4))
+                continue
+            cells = _size_curve_cells(runs)
+            gap = [_size_curve_gap(runs, curve[b].get(size, [])) if a == reg else "" for a, b in gaps]
+            L.append(f"| {size} | {reg} | " + " | ".join(cells[:2] + gap + cells[2:]) + " |")
+    path = spec_path.with_suffix(".md")
+    atomic_write(path, "\n".join(L) + "\n")
+    return path
+
+
+def _preregistered_in(folder: Path, groups_of) -> dict:
+    """`preregistered_pairs` of a results folder for a summary, each side keyed (folder name, group label): among the
+    folder's own groups and those of the folders its contrasts name by prefix (its siblings), from `groups_of`."""
+    path = Path(folder) / CONTRASTS_FILE
+    if not path.exists():
+        return {}
+    names = {c[k].rpartition(": ")[0] for c in json.loads(path.read_text()).get("contrasts", []) for k in "ab"} - {""}
+    groups = {label.rpartition(": ")[2]: rs for label, rs in groups_of(folder).items()}
+    for name in names:
+        groups.update(groups_of(Path(folder).parent / name))
+
+    def key(label: str) -> tuple[str, str]:
+        prefix, _, bare = label.rpartition(": ")
+        return prefix or Path(folder).name, bare
+
+    return {(key(a), key(b)): v for (a, b), v in preregistered_pairs(folder, groups).items()}
+
+
+def _summary_rows(spec_path: Path, spec: dict) -> list[dict]:
+    """The rows of a summary spec; SystemExit naming the expected form where they are not of it."""
+    rows = spec.get("rows")
+    bad = [i for i, r in enumerate(rows or []) if not isinstance(r, dict) or set(SUMMARY_KEYS) - set(r)
+           or any(": " not in r[k] for k in "ab")]
+    if not isinstance(rows, list) or not rows or bad:
+        raise SystemExit(f"{spec_path}: expected {{\"rows\": [{{\"setting\": ..., \"a\": \"<folder>: <group>\", "
+                         f"\"b\": ...}}, ...]}}" + (f"; rows {bad} are not of that form" if bad else ""))
+    return rows
+
+
+def _summary_row(row: dict, pair: tuple, res, judged, mark: str) -> tuple[str, list[dict]]:
+    """A summary's line for the sides `pair` of a row ((folder, label, runs), or None: no finished group), their
+    `paired_tests` res, (level, Holm-corrected p) of its family and its DIRTY_MARK; and the runs it used."""
+    if res is None:
+        missing = " nor ".join(t for t, s in ((row["a"], pair[0]), (row["b"], pair[1])) if s is None)
+        return (f"| {row['setting']} | {row['a']} | {row['b']} | 0 | – | – | – | – | – | not yet: no finished group "
+                f"{missing} | – |"), []
+    ra, rb = pair[0][2], pair[1][2]
+    a, b = ({pair_key(r): r["final"]["test_acc"] for r in rs} for rs in (ra, rb))
+    shared = sorted(set(a) & set(b))
+    n, m, s, tp, _ = res
+    level, ta = judged
+    lo, hi = ci95(n, m, s)
+    p = f"{tp:.3g} ({ta:.3g})" if np.isfinite(tp) else "–"
+    return (f"| {row['setting']}{mark} | {row['a']} | {row['b']} | {n} "
+            f"({', '.join(str(k[0]) for k in shared)}) | {mean_std([100 * a[k] for k in shared])} | "
+            f"{mean_std([100 * b[k] for k in shared])} | " + (f"{m:+.2f} | " if n else "– | ")
+            + (f"[{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else "–")
+            + f" | {p} | {judge(n, m, s, level)[2] if n else 'not yet: no shared split'} | {_differs_in(ra, rb)} |",
+            [r for r in ra + rb if pair_key(r) in shared])
