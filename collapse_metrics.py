@@ -60,8 +60,8 @@ Conventions and bad input
 * Class means that do not span ``C-1`` dimensions (``Sigma_B`` numerically of rank ``< C-1``,
   e.g. two classes with the same mean) are no error: ``nc1`` is then None and the key
   ``undefined`` says why; every other metric is still returned (the cosines of the means are
-  None only where a centred mean is zero; the ETF distance and NC3 of the means and the spectrum
-  only where all class means coincide). No metric is ever returned as NaN.
+  None only where a centred mean is zero; their equinorm, the ETF distance and NC3 of the means
+  and the spectrum only where all class means coincide). No metric is ever returned as NaN.
 """
 
 from __future__ import annotations
@@ -241,8 +241,9 @@ def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) 
 
     Where the class means span fewer than ``C-1`` dimensions ``nc1`` is None (``Sigma_B^+`` on
     ``C-1`` eigenpairs is undefined) and ``undefined`` says why; the cosines of the means are None
-    only where a centred mean is zero, and the ETF distance and NC3 of the means, and the spectrum,
-    only where all class means coincide (``Tr Sigma_B = 0``). Everything else is always returned.
+    only where a centred mean is zero, and their equinorm, the ETF distance and NC3 of the means and
+    the spectrum only where all class means coincide (``Tr Sigma_B = 0``). Everything else is always
+    returned.
     """
     C, p = M.shape
     mu_G = M.mean(dim=0)
@@ -271,10 +272,10 @@ def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) 
         out["undefined"] = (
             f"the class means span fewer than C-1={C - 1} dimensions (eigenvalues of Sigma_B: largest "
             f"{lam_max:.3g}, {C - 1}-th largest {lam_min:.3g}), e.g. two classes share a mean: nc1 is undefined")
-    if not min_norm > 0:
-        empty += ["nc2_equinorm_means", "nc2_equiangular_means", "nc2_maxangle_means"]
-    if not out["between_class_variation"] > 0:
-        empty += ["etf_distance_means", "nc3_self_duality"]
+    if not min_norm > 0:  # a centred mean of zero has no direction
+        empty += ["nc2_equiangular_means", "nc2_maxangle_means"]
+    if not out["between_class_variation"] > 0:  # all class means coincide
+        empty += ["nc2_equinorm_means", "etf_distance_means", "nc3_self_duality"]
     for k in empty:
         out[k] = None
     spectrum = [max(v, 0.0) for v in spectrum]  # eigenvalues of a PSD matrix: a negative one is rounding

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torchvision
 from scipy.io import loadmat
+from scipy.io.matlab import MatReadError
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
 HERE = Path(__file__).resolve().parent
@@ -137,7 +138,8 @@ def load_dataset(name: str, root: Path, train: bool, download: bool = True,
         if download and not all((folder / f).exists() for f in files if split_of(f) == split):
             _download(name, root, split)
         x, y = _read(name, folder, split)
-    except (RuntimeError, OSError, ValueError, EOFError, KeyError, urllib.error.URLError) as e:
+    except (RuntimeError, OSError, ValueError, EOFError, KeyError, IndexError, MatReadError,
+            urllib.error.URLError) as e:
         if not existed:  # a failed download attempt leaves no empty folders behind
             _remove_empty(folder, made.parent)
         raise DataError(_unreadable(name, root, folder, files, split, download, e)) from None

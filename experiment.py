@@ -20,7 +20,7 @@ import report
 import train
 from config import ConfigError, apply_overrides
 from models import MODELS, default_device, make_model
-from runs import (STUDY_FILE, atomic_write, defining_settings, is_done, locked, plan_runs, read_study,
+from runs import (STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs, read_study,
                   setting_differences)
 from schedules import SCHEDULES, describe
 
@@ -197,7 +197,11 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         return 2
     out = out_dir(cfg)
     if cfg["REPORT_ONLY"]:
-        print(report.write_report(out, cfg["PAIR_WITH"]))
+        try:
+            print(report.write_report(out, cfg["PAIR_WITH"]))
+        except ReportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return 0
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
     train.configure_torch(cfg, device)
@@ -210,9 +214,12 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     except (ConfigError, data.DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a read-only OUT_DIR, a full disk: before any run started
-        print(f"error: cannot write in {out} ({e.strerror or type(e).__name__}: {e.filename or out}); make it "
-              "writable, free space, or choose another OUT_DIR", file=sys.stderr)
+    except OSError as e:  # a read-only OUT_DIR, a full disk, an unreadable data file: before any run started
+        where = Path(e.filename) if e.filename else out
+        print(f"error: cannot {'write in' if where.is_relative_to(out) else 'read'} {where.parent if where != out else out} "
+              f"({e.strerror or type(e).__name__}: {where}); "
+              + ("make it writable, free space, or choose another OUT_DIR" if where.is_relative_to(out) else
+                 "check the file and its permissions"), file=sys.stderr)
         return 2
     todo = announce(cfg, d, out, device)
     try:
@@ -222,7 +229,9 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         return 2
     try:
         print(report.write_report(out, cfg["PAIR_WITH"]))
-    except Exception:  # the logs are safe; a report problem must not hide the runs' outcome
+    except ReportError as e:  # the logs are safe; a report problem must not hide the runs' outcome
+        print(f"report failed: {e}", file=sys.stderr)
+    except Exception:
         print(f"report failed (regenerate with --REPORT_ONLY=True):\n{traceback.format_exc()}", file=sys.stderr)
     if failures:
         print(f"{len(failures)} run(s) did not finish: {', '.join(failures)}", file=sys.stderr)

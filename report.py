@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from figures import size_curve_figure, write_figures
-from runs import read_study
+from runs import ReportError, read_study
 from tables import load_runs, size_curve, write_size_curve, write_summary, write_table
 
 ROOT = Path(__file__).resolve().parent  # study.json names the folders paired with relative to the repository root
@@ -74,10 +74,14 @@ def parse_args(argv: list[str]) -> dict:
 def main(argv: list[str]) -> int:
     """Write what the command line asks for (see `parse_args`) and print where."""
     args = parse_args(argv)
-    for spec in args["summaries"]:
-        print(f"summary: {write_any_summary(spec)}")
-    if args["out"] is not None:
-        print(write_report(args["out"], args["pair_with"]))
+    try:
+        for spec in args["summaries"]:
+            print(f"summary: {write_any_summary(spec)}")
+        if args["out"] is not None:
+            print(write_report(args["out"], args["pair_with"]))
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

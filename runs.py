@@ -176,9 +176,24 @@ def locked(path: Path, wait: bool = True):
         yield f
 
 
+class ReportError(ValueError):
+    """A file of a results folder that the report needs and cannot read (study.json, contrasts.json); the message
+    names it and what to do."""
+
+
 def read_study(out: Path) -> dict:
     """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
     overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written
-    before it existed."""
+    before it existed. One ReportError where it is not such an object."""
     path = Path(out) / STUDY_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        study = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        study = e
+    if not isinstance(study, dict):
+        raise ReportError(f"{path} is not a study's record ({study}): expected {{\"script_defaults\": {{...}}, "
+                          "\"pair_with\": [...]}; delete it to have the next run write it again (the report then has no "
+                          "default to hold a sweep's choice to, and pairs only with --PAIR_WITH)")
+    return study

@@ -77,7 +77,8 @@ def paired_tests(a: dict, b: dict, unit: float = 100) -> tuple[int, float, float
     fraction in % points), paired t-test p, Wilcoxon signed-rank p."""
     shared = sorted(set(a) & set(b))
     # accuracies are counts / N: round away the float noise of subtracting them, so that equal differences are equal
-    d = np.round(np.array([a[s] - b[s] for s in shared]) * unit, 6)
+    d = np.array([a[s] - b[s] for s in shared]) * unit
+    d = np.round(d, 6) if unit == 100 else d
     if d.size < 2:
         return d.size, float(d.mean()) if d.size else float("nan"), float("nan"), float("nan"), float("nan")
     if np.ptp(d) == 0:  # identical differences: the t statistic is undefined

@@ -193,6 +193,7 @@ class Run:
     penalty: torch.nn.Module  # the loss that λ weighs (a module of regularizers.LOSSES)
     gen: torch.Generator      # draws batches (and crops): on the run's device
     record: dict | None = None  # what config.json holds: saved in each checkpoint, checked on resume
+    copies_equal: bool = True   # two copies of an image in a batch get equal codes (no crop, no dropout)
 
     def stateful(self) -> dict:
         """The one list of what a checkpoint saves and restores through state_dict (plus the RNG states)."""
@@ -269,7 +270,7 @@ def save_checkpoint(path: Path, r: Run, device: torch.device, epoch: int, log_te
               rng_cpu=torch.get_rng_state(), rng_batches=r.gen.get_state(),
               rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
               epoch=epoch, tpt_epoch=first_fit_epoch(json.loads(l) for l in log_text.splitlines()), log_text=log_text, log_bytes=len(log_text.encode()), device=device.type,
-              seconds=seconds, record=json.dumps(r.record))  # as text: a checkpoint holds tensors and plain types
+              seconds=seconds, **({} if r.record is None else {"record": json.dumps(r.record)}))  # text: plain types
     atomic_write(path, lambda tmp: torch.save(ck, tmp))
 
 
@@ -327,13 +328,17 @@ def _check_record(ck: dict, path: Path, record: dict | None) -> None:
     """Refuse a checkpoint of another run (copied in from another folder, say): its record must equal the folder's
     config.json by `config_differences`, the resume check. One written before checkpoints held a record passes,
     with a line that says so."""
-    if "record" not in ck:
+    if "record" not in ck or ck["record"] == "null":
         tqdm.write(f"{path}: written before checkpoints held their run's record, so it is resumed without checking "
                    "that it belongs to this run")
         return
     if record is None:
         return
-    diff = config_differences(json.loads(ck["record"]), record)
+    try:
+        diff = config_differences(json.loads(ck["record"]), record)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise RunError(f"{path} holds a record that cannot be read ({type(e).__name__}: {first_sentence(str(e))}): "
+                       "move ckpt.pt away to train this run from the start") from None
     if diff:
         raise RunError(f"{path} belongs to another run: it differs from {path.parent / 'config.json'} in {diff} "
                        f"(checkpoint, folder). Move ckpt.pt away to train this run from the start, or put the "
@@ -393,6 +398,10 @@ def config_differences(old: dict, new: dict) -> dict:
         diff["regularizer"] = (old["run"]["regularizer"], new["run"]["regularizer"])
     if old.get("split_digest", new["split_digest"]) != new["split_digest"]:
         diff["training images"] = (old["split_digest"], new["split_digest"])
+    files = [rec.get("data_files", {}).get("md5") if isinstance(rec.get("data_files"), dict) else None
+             for rec in (old, new)]
+    if all(files) and files[0] != files[1]:  # recorded since runs hold their data files' MD5; test sets too
+        diff["data files (MD5)"] = tuple(files)
     if "split_digest" not in old and "VAL_SIZE" not in old["config"] and "seeded" in old.get("data_source", ""):
         diff["training images"] = ("a seeded draw from all images (before validation sets)",
                                    "a draw from the images outside the validation set")
@@ -426,6 +435,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_cla
     E = cfg["EPOCHS"]
     r = build_run(cfg, run, num_classes, in_channels, device)
     r.record = record
+    r.copies_equal = not cfg["AUGMENT"] and not any(isinstance(m, torch.nn.Dropout) for m in r.model.modules())
     log_path, ckpt_path = folder / "log.jsonl", folder / "ckpt.pt"
     evals = set(eval_epochs(E, cfg["EVAL_EPOCHS"]))
     start, seconds = resume(r, run, device, ckpt_path, log_path)
@@ -447,7 +457,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_cla
                           with_test=epoch in evals or cfg["EVAL_TEST_EVERY_EPOCH"], batch=cfg["EVAL_BATCH"])
             r.schedule.end_epoch(epoch, ev["train_acc"])
             r.sched_lr.step()
-            dup = None if cfg["AUGMENT"] else dup  # crops make two copies of an image differ
+            dup = dup if r.copies_equal else None  # crops or dropout make two copies of an image differ
             log.write(json.dumps(log_line(r, epoch, lr, lam, beta, ce_mean, top_mean, dup, ev)) + "\n")
             log.flush()  # on disk before the checkpoint that counts it (fsync there); a resume cuts what follows
             bar.set_postfix(ce=f"{ce_mean:.3f}", top=f"{top_mean:.2f}", train=f"{ev['train_acc']:.3f}",

@@ -163,15 +163,19 @@ def test_a_read_only_out_dir_is_one_message_naming_it(reference, tmp_path, monke
 
 
 def _failing_writes(monkeypatch, inside: Path, err: int, after: int = 0):
-    """Every atomic write under `inside` fails with OSError(err) once `after` of them have succeeded."""
+    """Every atomic write under `inside` fails with OSError(err) once `after` of them have succeeded: part of the
+    file is written to its temporary file, then the write fails, as on a disk that fills up mid-file."""
     real, count = runs.atomic_write, []
 
     def write(path, payload):
         if Path(path).is_relative_to(inside):
             count.append(1)
             if len(count) > after:
-                raise OSError(err, "No space left on device" if err == errno.ENOSPC else "Permission denied",
-                              str(path))
+                def partial(tmp):
+                    Path(tmp).write_bytes(b"half a file")
+                    raise OSError(err, "No space left on device" if err == errno.ENOSPC else "Permission denied",
+                                  str(tmp))
+                return real(path, partial)
         return real(path, payload)
     monkeypatch.setattr(train, "atomic_write", write)
 
@@ -215,3 +219,38 @@ def test_the_report_survives_any_file_and_names_each_broken_run(reference, tmp_p
     assert "| vanilla_lr0.1_split04 | unreadable | 1 of 1 | final.json is not a finished run's record" in text
     assert "| other: vanilla_lr0.1_split00 | unreadable | 0 of ? | config.json is not a run's record" in text
     assert "Skipped in vanilla_lr0.1_split03/log.jsonl: line(s) 2, 3" in text
+
+
+def test_the_report_of_a_folder_of_unreadable_runs_or_files_is_one_message(tmp_path, capsys):
+    folder = tmp_path / "runs" / RUN
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dict(run=dict(regularizer="nonsense", split=0, lr=0.1, beta=None),
+                                                        config={}, seed=0)))
+    assert report.main([str(tmp_path)]) == 0                               # every run unreadable: still a table
+    assert f"| {RUN} | unreadable | 0 of ? | config.json names an unknown regulariser 'nonsense' |" in \
+        (tmp_path / "table.md").read_text()
+    for name, text, said in (("study.json", "[1, 2]", "is not a study's record"),
+                             ("contrasts.json", "{garbage", "cannot be read as contrasts")):
+        (tmp_path / name).write_text(text)
+        assert report.main([str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {tmp_path / name}" in err and said in err and "Traceback" not in err
+        (tmp_path / name).unlink()
+
+
+def test_a_damaged_svhn_file_is_one_data_error(svhn_root):
+    (svhn_root / "test_32x32.mat").write_bytes(b"")
+    with pytest.raises(data.DataError, match="test_32x32.mat"):
+        data.load_dataset("SVHN", svhn_root, train=False, download=False, verify=False)
+
+
+def test_a_checkpoint_record_of_null_is_read_as_one_without_a_record(reference, tmp_path, monkeypatch, capsys):
+    root, expected = reference
+    argv = argv_for(root, tmp_path)
+    interrupted(argv, monkeypatch)
+    ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
+    old = torch.load(ckpt, weights_only=True)
+    old["record"] = "null"
+    torch.save(old, ckpt)
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected

@@ -175,12 +175,16 @@ def test_pre_registered_contrasts_get_holm_corrected_p_values_and_a_verdict(tmp_
     holm = np.empty(3)
     holm[order] = np.maximum.accumulate([min(1, (3 - k) * p[i]) for k, i in enumerate(order)])
     assert report_stats.holm(p + [float("nan")])[:3] == pytest.approx(holm.tolist())
+    # the family is the four contrasts named in advance, also while D has no run: m = 4, Bonferroni 1 − 0.05/4
+    holm4 = np.empty(3)
+    holm4[order] = np.maximum.accumulate([min(1, (4 - k) * p[i]) for k, i in enumerate(order)])
+    assert report_stats.holm(p + [float("nan")], m=4)[:3] == pytest.approx(holm4.tolist())
     rows = {l.split(" | ")[0][2:]: l for l in text.splitlines() if l.startswith("| ") and " − " in l and "(" in l}
-    assert f"{p[0]:.3g} ({holm[0]:.3g})" in rows["A"] and rows["A"].endswith("| A better |")
-    assert rows["B"].endswith("| no difference (98.3 % CI within ±0.5) |")   # 3 contrasts with pairs: 1 − 0.05/3
+    assert f"{p[0]:.3g} ({holm4[0]:.3g})" in rows["A"] and rows["A"].endswith("| A better |")
+    assert rows["B"].endswith("| no difference (98.8 % CI within ±0.5) |")
     d = np.array(diffs["c"])
-    lo, hi = report_stats.ci95(5, d.mean(), d.std(ddof=1), 1 - 0.05 / 3)
-    assert rows["C"].endswith(f"| not detected (98.3 % CI allows {lo:+.2f} to {hi:+.2f}) |")
+    lo, hi = report_stats.ci95(5, d.mean(), d.std(ddof=1), 1 - 0.05 / 4)
+    assert rows["C"].endswith(f"| not detected (98.8 % CI allows {lo:+.2f} to {hi:+.2f}) |")
     assert "| D | hofer − vanilla | 0 |" in text and "not yet" in text
 
 
