@@ -99,13 +99,18 @@ def test_a_checkpoint_of_another_run_is_refused(reference, tmp_path, monkeypatch
     assert not (ckpt.parent / "final.json").exists()
 
 
-def test_a_checkpoint_without_a_record_is_resumed_with_a_line_saying_so(reference, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("record", ["missing", "null"])
+def test_a_checkpoint_without_a_record_is_resumed_with_a_line_saying_so(reference, tmp_path, monkeypatch, capsys,
+                                                                        record):
     root, expected = reference
     argv = argv_for(root, tmp_path)
     interrupted(argv, monkeypatch)
     ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
     old = torch.load(ckpt, weights_only=True)
-    del old["record"]                                                    # as written before this change
+    if record == "missing":
+        del old["record"]                                                # as written before this change
+    else:
+        old["record"] = "null"                                           # a run trained without a record
     torch.save(old, ckpt)
     assert experiment.main(constants(mnist_top), argv) == 0
     assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
@@ -242,15 +247,3 @@ def test_a_damaged_svhn_file_is_one_data_error(svhn_root):
     (svhn_root / "test_32x32.mat").write_bytes(b"")
     with pytest.raises(data.DataError, match="test_32x32.mat"):
         data.load_dataset("SVHN", svhn_root, train=False, download=False, verify=False)
-
-
-def test_a_checkpoint_record_of_null_is_read_as_one_without_a_record(reference, tmp_path, monkeypatch, capsys):
-    root, expected = reference
-    argv = argv_for(root, tmp_path)
-    interrupted(argv, monkeypatch)
-    ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
-    old = torch.load(ckpt, weights_only=True)
-    old["record"] = "null"
-    torch.save(old, ckpt)
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
