@@ -523,6 +523,8 @@ def run_one(cfg: dict, d: dict, r: dict, out: Path, device: torch.device, meta: 
 def _train_and_record(cfg: dict, d: dict, r: dict, folder: Path, device: torch.device, meta: dict,
                       position: int) -> dict:
     """`run_one` under the run's lock: check or write config.json, train, and write the outcome's file."""
+    for stale in folder.glob(".*.tmp.*"):  # left by a process killed mid-write; under the lock nobody writes them
+        stale.unlink()
     try:
         train, held, source = data.device_subset(d, cfg["DATASET"], cfg["TRAIN_SIZE"], r["split"], cfg["SEED"], device)
         record = dict(run=r, config=defining_settings(cfg), data_source=source, split_digest=split_digest(train),

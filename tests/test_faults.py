@@ -247,3 +247,13 @@ def test_a_damaged_svhn_file_is_one_data_error(svhn_root):
     (svhn_root / "test_32x32.mat").write_bytes(b"")
     with pytest.raises(data.DataError, match="test_32x32.mat"):
         data.load_dataset("SVHN", svhn_root, train=False, download=False, verify=False)
+
+
+def test_a_temporary_file_left_by_a_killed_process_is_removed_when_the_run_starts(reference, tmp_path):
+    root, _ = reference
+    folder = tmp_path / "runs" / RUN
+    folder.mkdir(parents=True)
+    stale = folder / ".ckpt.99999.tmp.pt"
+    stale.write_bytes(b"half a checkpoint")
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
+    assert not stale.exists() and (folder / "final.json").exists()
