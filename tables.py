@@ -799,12 +799,12 @@ def _size_curve_cells(runs: list[dict]) -> list[str]:
 
 def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
     """`A − B` of two groups at one size: paired mean [95 % CI] (wins) over the splits they share."""
-    res = paired_tests(*({pair_key(r): r["final"]["test_acc"] for r in rs} for rs in (a, b)))
-    n, m, s = res[:3]
+    acc_a, acc_b = ({pair_key(r): r["final"]["test_acc"] for r in rs} for rs in (a, b))
+    n, m, s = paired_tests(acc_a, acc_b)[:3]
     if not n:
         return "–"
     lo, hi = ci95(n, m, s)
-    wins = sum(x["final"]["test_acc"] > y["final"]["test_acc"] for x in a for y in b if pair_key(x) == pair_key(y))
+    wins = sum(acc_a[k] > acc_b[k] for k in set(acc_a) & set(acc_b))
     return f"{m:+.2f} " + (f"[{lo:+.2f}, {hi:+.2f}] " if np.isfinite(lo) else "") + f"({wins} of {n})"
 
 
