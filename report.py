@@ -32,7 +32,7 @@ def write_report(out: Path, pair_with=()) -> str:
         return f"report: no runs under {out}"
     folders = ([Path(o) for o in pair_with if o]
                or [ROOT / o for o in read_study(out).get("pair_with", []) if o])
-    paired_in = [r for other in folders for r in load_runs(other, prefix=other.name) if r["final"] or r["problem"]]
+    paired_in = [r for other in folders for r in load_runs(other, prefix=other.name)]  # the table names unfinished ones
     table = write_table(out, runs, paired_in)
     paired_in = [r for r in paired_in if r["final"]]
     figs = write_figures(out, runs, paired_in) if any(r["log"] for r in runs) else []

@@ -46,23 +46,35 @@ def level_text(level: float) -> str:
 def verdict(lo: float, hi: float, level: float = 0.95, margin: float | None = NO_DIFFERENCE,
             lower_is_better: bool = False, digits: int = 2) -> str:
     """What a paired difference's CI [lo, hi] (read at `level`) lets one say, in the one wording of every table:
-    A or B better where it excludes 0; no difference only when it lies within ±margin (None: no margin was set in
-    advance, so never); otherwise not detected, with the range of effects the CI still allows. With
-    `lower_is_better` (a distance, not an accuracy) the side with the lower value is the better."""
+    A or B better where it excludes 0 (and by less than the margin where it also lies within ±margin); no difference
+    where it holds 0 and lies within ±margin (None: no margin was set in advance, so never); otherwise not detected,
+    with the range of effects the CI still allows. With `lower_is_better` (a distance, not an accuracy) the side
+    with the lower value is the better."""
     ci = f"{level_text(level)} CI"
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "not detected (no CI: fewer than 2 pairs, or no spread)"
-    if margin is not None and -margin <= lo and hi <= margin:
-        return f"no difference ({ci} within ±{margin:g})"
+    small = margin is not None and -margin <= lo and hi <= margin
     if lo > 0 or hi < 0:
-        return "A better" if (lo > 0) != lower_is_better else "B better"
+        better = "A better" if (lo > 0) != lower_is_better else "B better"
+        return f"{better}, by less than {margin:g} ({ci} within ±{margin:g})" if small else better
+    if small:
+        return f"no difference ({ci} within ±{margin:g})"
     return f"not detected ({ci} allows {lo:+.{digits}f} to {hi:+.{digits}f})"
 
 
 def judge(n: int, mean: float, std: float, level: float = 0.95, margin: float | None = NO_DIFFERENCE,
           lower_is_better: bool = False, digits: int = 2) -> tuple[float, float, str]:
-    """The CI at `level` of a mean of n paired differences and its `verdict`: the rule every table applies."""
+    """The CI at `level` of a mean of n paired differences and its `verdict`: the rule every table applies. Where
+    there is no CI, the verdict says why: too few pairs, or every pair differing by the same amount (identical
+    runs: no difference; else the same side better on every pair, which no test can weigh)."""
     lo, hi = ci95(n, mean, std, level)
+    if n < 2:
+        return lo, hi, f"too few pairs for a CI ({n})"
+    if std == 0:
+        if mean == 0:
+            return lo, hi, "no difference (every pair identical)"
+        better = "A" if (mean > 0) != lower_is_better else "B"
+        return lo, hi, f"{better} better on every pair, by the same {abs(mean):.{digits}f} (no spread: no CI)"
     return lo, hi, verdict(lo, hi, level, margin, lower_is_better, digits)
 
 

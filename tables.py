@@ -118,22 +118,39 @@ def pair_key(r: dict) -> tuple[int, int]:
     return r["run"]["split"], r["seed"]
 
 
+def _matches(side: str, labels) -> list[str]:
+    """The group labels a contrast's side names: itself, or the groups of the regulariser it names (with a folder
+    prefix where paired in)."""
+    if side in labels:
+        return [side]
+    prefix, _, reg = side.rpartition(": ")
+    return [l for l in labels if l.rpartition(": ")[0] == prefix and l.rpartition(": ")[2].split(" ")[0] == reg]
+
+
 def _resolve(side: str, labels) -> str | None:
     """A contrast's side: a group label, or a regulariser's name (with a folder prefix where paired in) standing for
     its one group, so that a contrast can be named before its held-out λ is known. None where no group (or several)."""
-    if side in labels:
-        return side
-    prefix, _, reg = side.rpartition(": ")
-    found = [l for l in labels if l.rpartition(": ")[0] == prefix and l.rpartition(": ")[2].split(" ")[0] == reg]
+    found = _matches(side, labels)
     return found[0] if len(found) == 1 else None
 
 
-PROVENANCE_COMPARED = ("commit", "cpu_capability")  # from final.json: what a bit-for-bit pairing also needs alike
+def _unresolved(sides, labels) -> str:
+    """Why the sides (those `_resolve` found no group for) have no group: not run yet, or named ambiguously."""
+    many = {side: found for side in sides if len(found := _matches(side, labels)) > 1}
+    if many:
+        return "; ".join(f"{side} names {len(f)} groups ({', '.join(f)}): name one by its label"
+                         for side, f in many.items())
+    return f"not yet: no finished group {' nor '.join(sides)}"
+
+
+# from final.json: what a bit-for-bit pairing also needs alike (the device names the CPU or GPU and the threads)
+PROVENANCE_COMPARED = ("commit", "torch", "device", "cpu_capability", "deterministic", "tf32")
 
 
 def _differs_in(ra: list[dict], rb: list[dict]) -> str:
     """The settings (other than the regulariser) in which the paired runs of two groups differ, and where they
-    trained: the commit and the CPU capability (runs are bit-exact only on the same code and kernels)."""
+    trained: the commit, torch, the device and the CPU capability, determinism and TF32 (`PROVENANCE_COMPARED`: runs
+    are bit-exact only on the same code, library, device and kernels)."""
     by_key = {pair_key(r): r for r in rb}
     found = {}
     for r in ra:
@@ -249,10 +266,10 @@ def accuracy_table(runs: list[dict], groups: dict[str, list[dict]], cfg: dict) -
 
 def not_in_table(runs: list[dict], paired_in: list[dict] = ()) -> list[str]:
     """A section naming every run that is not in the tables (diverged, failed, unfinished, unreadable, each once,
-    with the epoch reached and its message), the runs of folders paired in whose files could not be read, and every
-    log line the report skipped."""
+    with the epoch reached and its message), also of the folders paired in (a diverged run there removes its split
+    from every comparison with its group), and every log line the report skipped."""
     others = [r for r in runs if run_status(r) != "finished"]
-    others += [dict(r, name=f"{r['prefix']}: {r['name']}") for r in paired_in if r.get("problem")]
+    others += [dict(r, name=f"{r['prefix']}: {r['name']}") for r in paired_in if run_status(r) != "finished"]
     skipped = [r for r in runs if r["skipped_lines"]]
     if not others and not skipped:
         return []
@@ -527,18 +544,21 @@ def contrast_metric(name: str) -> dict:
 
 
 def _contrast_rows(spec: dict, groups: dict) -> list[tuple]:
-    """(contrast, its metric, missing sides, paired_tests or None) for each contrast of a contrasts.json."""
+    """(contrast, its metric, missing sides, paired_tests or None, pairs left out) for each contrast of a
+    contrasts.json; a pair is left out where either run has no value of the metric (undefined, or not recorded)."""
     rows = []
     for c in spec["contrasts"]:
         a, b = _resolve(c["a"], groups), _resolve(c["b"], groups)
         missing = [g for g, label in ((c["a"], a), (c["b"], b)) if label is None]
         metric = contrast_metric(c.get("metric", "test_acc"))
-        res = None
+        res, left_out = None, 0
         if not missing:
             values = [{pair_key(r): v for r in groups[g] if isinstance(v := metric["get"](r), (int, float))}
                       for g in (a, b)]
             res = paired_tests(*values, unit=metric["unit"])
-        rows.append((dict(c, a=a or c["a"], b=b or c["b"]), metric, missing, res))
+            shared = set.intersection(*({pair_key(r) for r in groups[g]} for g in (a, b)))
+            left_out = len(shared) - res[0]
+        rows.append((dict(c, a=a or c["a"], b=b or c["b"]), metric, missing, res, left_out))
     return rows
 
 
@@ -565,7 +585,7 @@ def preregistered_pairs(out: Path, groups: dict) -> dict:
     if fam is None:
         return {}
     _, rows, level, t_adj, _ = fam
-    return {(c["a"], c["b"]): (level, ta) for (c, metric, missing, res), ta in zip(rows, t_adj)
+    return {(c["a"], c["b"]): (level, ta) for (c, metric, missing, res, _), ta in zip(rows, t_adj)
             if not missing and res[0] and metric["unit"] == 100}
 
 
@@ -588,22 +608,27 @@ def contrasts_section(out: Path, groups: dict) -> list[str]:
          "still allows.", "",
          "| contrast | A − B | " + ("metric | " if scored else "") + "pairs | mean difference" +
          ("" if scored else " (% points)") + " | 95 % CI | t-test p (Holm) | Wilcoxon p (Holm) | "
-         f"{level_text(level)} CI | verdict |", "|---|---|---|---|---|---|---|---|---|" + ("---|" if scored else "")]
+         f"{level_text(level)} CI | verdict | runs also differ in |",
+         "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if scored else "")]
     marked = {}
-    for (c, metric, missing, res), ta, wa in zip(rows, t_adj, w_adj):
+    for (c, metric, missing, res, left_out), ta, wa in zip(rows, t_adj, w_adj):
         mark = "" if missing else _dirty_mark(groups[c["a"]], groups[c["b"]])
         marked.update({g: groups[g] for g in (c["a"], c["b"])} if mark else {})
         head = f"| {c['name']} | {c['a']} − {c['b']}{mark} | " + (f"{metric['label']} | " if scored else "")
+        differs = "–" if missing else _differs_in(groups[c["a"]], groups[c["b"]])
         if missing or not res[0]:
-            L.append(head + "0 | – | – | – | – | – | not yet: "
-                     + (f"no single finished group {', '.join(missing)}" if missing else "no shared split") + " |")
+            why = _unresolved(missing, groups) if missing else (
+                f"no pair with a value of {metric['label']}" if left_out else "not yet: no shared split")
+            L.append(head + f"0 | – | – | – | – | – | {why} | {differs} |")
             continue
         n, m, s, tp, wp = res
         digits = 2 if metric["unit"] == 100 else 3
         lo, hi = ci95(n, m, s)
         blo, bhi, says = judge(n, m, s, level, metric["margin"], metric["lower_is_better"], digits)
         ci, bci = [f"[{x:+.{digits}f}, {y:+.{digits}f}]" if np.isfinite(x) else "–" for x, y in ((lo, hi), (blo, bhi))]
-        L.append(head + f"{n} | {m:+.{digits}f} | {ci} | {tp:.3g} ({ta:.3g}) | {wp:.3g} ({wa:.3g}) | {bci} | {says} |")
+        pairs = f"{n} ({left_out} left out: no value)" if left_out else f"{n}"
+        L.append(head + f"{pairs} | {m:+.{digits}f} | {ci} | {tp:.3g} ({ta:.3g}) | {wp:.3g} ({wa:.3g}) | {bci} | "
+                 f"{says} | {differs} |")
     return L + dirty_note(marked)
 
 

@@ -180,11 +180,11 @@ def test_pre_registered_contrasts_get_holm_corrected_p_values_and_a_verdict(tmp_
     holm4[order] = np.maximum.accumulate([min(1, (4 - k) * p[i]) for k, i in enumerate(order)])
     assert report_stats.holm(p + [float("nan")], m=4)[:3] == pytest.approx(holm4.tolist())
     rows = {l.split(" | ")[0][2:]: l for l in text.splitlines() if l.startswith("| ") and " − " in l and "(" in l}
-    assert f"{p[0]:.3g} ({holm4[0]:.3g})" in rows["A"] and rows["A"].endswith("| A better |")
-    assert rows["B"].endswith("| no difference (98.8 % CI within ±0.5) |")
+    assert f"{p[0]:.3g} ({holm4[0]:.3g})" in rows["A"] and rows["A"].endswith("| A better | – |")
+    assert rows["B"].endswith("| no difference (98.8 % CI within ±0.5) | – |")
     d = np.array(diffs["c"])
     lo, hi = report_stats.ci95(5, d.mean(), d.std(ddof=1), 1 - 0.05 / 4)
-    assert rows["C"].endswith(f"| not detected (98.8 % CI allows {lo:+.2f} to {hi:+.2f}) |")
+    assert rows["C"].endswith(f"| not detected (98.8 % CI allows {lo:+.2f} to {hi:+.2f}) | – |")
     assert "| D | hofer − vanilla | 0 |" in text and "not yet" in text
 
 
@@ -263,8 +263,8 @@ def test_a_summary_pairs_groups_of_several_folders_row_by_row(tmp_path):
     from scipy import stats
     d = np.array([3.0, 3.0, 3.0])                          # l2 − vanilla: no spread, so no CI
     row = next(l for l in text.splitlines() if l.startswith("| L2 |"))
-    assert ("| 3 (0, 1, 2) | 96.00 ± 1.00 | 93.00 ± 1.00 | +3.00 | – | – | not detected (no CI: fewer than 2 pairs, "
-            "or no spread) |") in row                      # split 7 has no pair; no spread, so no p either
+    assert ("| 3 (0, 1, 2) | 96.00 ± 1.00 | 93.00 ± 1.00 | +3.00 | – | – | A better on every pair, by the same 3.00 "
+            "(no spread: no CI) |") in row                 # split 7 has no pair; no spread, so no p either
     assert row.endswith("| – |")                           # vanilla uses no metric
     d = np.array([2.0, 1.5, 2.5])                          # l2 − hofer β=4
     h = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
@@ -357,7 +357,7 @@ def test_a_contrast_scores_the_etf_distance_against_a_group_of_a_paired_folder(t
     lo, hi = report_stats.ci95(4, d.mean(), d.std(ddof=1))
     dist = rows["ETF (dist)"]
     assert "etf_distance_means (train, last epoch)" in dist and f"| 4 | {d.mean():+.3f} | [{lo:+.3f}, {hi:+.3f}] |" in dist
-    assert dist.endswith("| A better |")                            # A's distance is lower: nearer the simplex ETF
+    assert dist.endswith("| A better | – |")                          # A's distance is lower: nearer the simplex ETF
     assert "test accuracy (% points)" in rows["ETF (acc)"] and "| 4 | +0.00 |" in rows["ETF (acc)"]
     assert "| 4 | +1.15 |" in rows["sliding with ETF"]               # 95.0–95.3 against 94: mean 1.15 points
     with pytest.raises(ValueError, match="unknown metric 'nc1'"):
@@ -373,6 +373,55 @@ def test_paired_runs_name_the_commit_and_cpu_capability_they_differ_in(tmp_path)
     report.write_report(a, [b])
     row = next(l for l in (a / "table.md").read_text().splitlines() if l.startswith("| vanilla − b: vanilla |"))
     assert row.endswith('| commit "abc"→"def", cpu_capability "not recorded"→"AVX512" |')
+
+
+def test_paired_runs_name_every_provenance_they_differ_in_also_beside_a_contrast(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for split in range(3):
+        labelled_run(a, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.93 + split / 100)
+        labelled_run(b, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.92)
+    patch_final(b / "runs" / "vanilla_lr0.1_split01", torch="2.9.0", device="cuda: NVIDIA H200", deterministic=False,
+                tf32=True)
+    (a / "contrasts.json").write_text(json.dumps(dict(note="n", contrasts=[dict(name="c", a="vanilla", b="b: vanilla")])))
+    report.write_report(a, [b])
+    text = (a / "table.md").read_text()
+    differs = ('deterministic "not recorded"→"False", device "not recorded"→"cuda: NVIDIA H200", '
+               'tf32 "not recorded"→"True", torch "not recorded"→"2.9.0"')
+    assert next(l for l in text.splitlines() if l.startswith("| vanilla − b: vanilla |")).endswith(f"| {differs} |")
+    assert next(l for l in text.splitlines() if l.startswith("| c | vanilla − b: vanilla |")).endswith(f"| {differs} |")
+
+
+def test_a_run_of_a_paired_folder_that_is_not_in_the_tables_is_named_with_its_status(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for split in range(3):
+        labelled_run(a, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.93)
+        labelled_run(b, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.92)
+    diverged = b / "runs" / "vanilla_lr0.1_split02"
+    (diverged / "final.json").rename(diverged / "diverged.json")       # its split leaves every pairing with b
+    (b / "runs" / "vanilla_lr0.1_split01" / "final.json").unlink()       # still training
+    report.write_report(a, [b])
+    text = (a / "table.md").read_text()
+    section = text[text.index("## Runs not in the tables"):text.index("## Paired")]
+    assert "| b: vanilla_lr0.1_split02 | diverged |" in section and "| b: vanilla_lr0.1_split01 | unfinished |" in section
+    assert next(l for l in text.splitlines() if l.startswith("| vanilla − b: vanilla |")).startswith(
+        "| vanilla − b: vanilla | 1 |")
+
+
+def test_a_contrast_counts_the_pairs_left_out_for_a_missing_value_and_names_an_ambiguous_side(tmp_path):
+    for split in range(4):
+        for reg, acc in (("sliding", 0.95), ("vanilla", 0.94)):
+            name = f"{reg}_lr0.1_split{split:02d}"
+            labelled_run(tmp_path, name, reg, split, acc, beta=1.1 if reg == "sliding" else None)
+            if reg == "sliding" and split == 3:                         # every class mean equal: no ETF distance
+                patch_final(tmp_path / "runs" / name, train=dict(METRICS, etf_distance_means=None))
+        labelled_run(tmp_path, f"floor_beta{0.5 + split % 2}_split{split:02d}", "floor", split, 0.9, beta=0.5 + split % 2)
+    (tmp_path / "contrasts.json").write_text(json.dumps(dict(note="n", contrasts=[
+        dict(name="dist", a="sliding", b="vanilla", metric="train:etf_distance_means"),
+        dict(name="two floors", a="floor", b="vanilla")])))
+    report.write_report(tmp_path)
+    rows = {l.split(" | ")[0][2:]: l for l in (tmp_path / "table.md").read_text().splitlines() if l.startswith("| ")}
+    assert "| 3 (1 left out: no value) | +0.000 |" in rows["dist"]
+    assert "| floor names 2 groups (floor β0=0.5, floor β0=1.5): name one by its label |" in rows["two floors"]
 
 
 def test_collapse_tables_put_the_trace_ratio_beside_nc1_and_count_runs_where_nc1_is_undefined(tmp_path):
@@ -423,7 +472,7 @@ def test_the_verdict_rule_is_the_same_in_every_table_family_wise_and_not(tmp_pat
                                           dict(setting="Z", a="abl: sliding", b="abl: vanilla"),
                                           dict(setting="W", a="abl: center", b="abl: ramp")])))
     summary = verdicts(tables.write_summary(spec).read_text())
-    pre = verdicts(contrasts, column=-1)
+    pre = verdicts(contrasts)
     for name, reg in (("X", "ramp"), ("Y", "center")):
         d = np.array(diffs[reg])
         lo, hi = report_stats.ci95(5, d.mean(), d.std(ddof=1), 1 - 0.05 / 2)   # Bonferroni over 2 contrasts

@@ -29,7 +29,8 @@ def test_holm_by_hand():
                                           (-0.51, 0.4, "not detected (95 % CI allows -0.51 to +0.40)"),
                                           (0.0, 0.6, "not detected (95 % CI allows +0.00 to +0.60)"),
                                           (0.01, 0.6, "A better"), (-0.6, -0.01, "B better"),
-                                          (0.1, 0.4, "no difference (95 % CI within ±0.5)"),
+                                          (0.1, 0.4, "A better, by less than 0.5 (95 % CI within ±0.5)"),
+                                          (-0.5, -0.2, "B better, by less than 0.5 (95 % CI within ±0.5)"),
                                           (float("nan"), float("nan"),
                                            "not detected (no CI: fewer than 2 pairs, or no spread)")])
 def test_verdict_boundaries(lo, hi, says):
@@ -54,6 +55,24 @@ def test_judge_reads_the_ci_at_the_family_level_so_one_difference_can_be_found_a
     # a collapse metric: lower is better, no margin, three digits
     assert report_stats.judge(4, -0.4, 0.05, margin=None, lower_is_better=True, digits=3)[2] == "A better"
     assert report_stats.verdict(-0.01, 0.02, margin=None, digits=3) == "not detected (95 % CI allows -0.010 to +0.020)"
+
+
+@pytest.mark.parametrize("n, mean, std, lower, says", [
+    (1, 0.4, float("nan"), False, "too few pairs for a CI (1)"),
+    (0, float("nan"), float("nan"), False, "too few pairs for a CI (0)"),
+    (5, 0.0, 0.0, False, "no difference (every pair identical)"),
+    (5, -0.2, 0.0, False, "B better on every pair, by the same 0.20 (no spread: no CI)"),
+    (5, -0.2, 0.0, True, "A better on every pair, by the same 0.20 (no spread: no CI)")])
+def test_without_a_ci_the_verdict_says_why_and_identical_runs_are_no_difference(n, mean, std, lower, says):
+    lo, hi, text = report_stats.judge(n, mean, std, lower_is_better=lower)
+    assert np.isnan(lo) and np.isnan(hi) and text == says
+
+
+def test_a_difference_found_within_the_margin_is_named_with_its_side():
+    # ten differences of about +0.3 with little spread: the CI excludes 0 and lies within ±0.5
+    d = 0.3 + 0.04 * np.linspace(-1, 1, 10)
+    lo, hi, says = report_stats.judge(10, d.mean(), d.std(ddof=1), report_stats.family_level(3))
+    assert 0 < lo < hi < 0.5 and says == "A better, by less than 0.5 (98.3 % CI within ±0.5)"
 
 
 def test_choose_keeps_the_default_unless_the_best_beats_it_by_more_than_one_paired_se():
@@ -92,7 +111,7 @@ def test_equal_count_differences_are_equal_despite_float_rounding():
     b = {k: round(v - 0.0024, 4) for k, v in a.items()}     # 24 images more on both splits
     n, mean, std, t_p, w_p = report_stats.paired_tests(a, b)
     assert n == 2 and mean == pytest.approx(0.24) and std == 0 and np.isnan(t_p)
-    assert report_stats.verdict(*report_stats.ci95(n, mean, std)).startswith("not detected (no CI")
+    assert report_stats.judge(n, mean, std)[2] == "A better on every pair, by the same 0.24 (no spread: no CI)"
 
 
 def test_with_one_split_the_default_stays_and_the_reason_says_why():
