@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, ReportError, atomic_write, read_log, read_study,
-                  run_differences, run_settings, setting_differences, status)
+from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED, ReportError, atomic_write, read_log,
+                  read_study, run_differences, run_settings, setting_differences, status)
 from schedules import SCHEDULES
 from stats import (NO_DIFFERENCE, choose, ci95, family_level, holm, judge, level_text, mean_std, paired_tests,
                    seed_floor, seed_shift)
@@ -143,8 +143,6 @@ def _unresolved(sides, labels) -> str:
     return f"not yet: no finished group {' nor '.join(sides)}"
 
 
-# from final.json: what a bit-for-bit pairing also needs alike (the device names the CPU or GPU and the threads)
-PROVENANCE_COMPARED = ("commit", "torch", "device", "cpu_capability", "deterministic", "tf32")
 
 
 def _differs_in(ra: list[dict], rb: list[dict]) -> str:
@@ -158,7 +156,7 @@ def _differs_in(ra: list[dict], rb: list[dict]) -> str:
             other = by_key[pair_key(r)]
             diff = run_differences(r, other)
             for k in PROVENANCE_COMPARED:
-                x, y = (str(q["final"].get(k, "not recorded")) for q in (r, other))
+                x, y = (_recorded(q, k) for q in (r, other))
                 if x != y:
                     diff[k] = (x, y)
             for k, (x, y) in diff.items():
@@ -343,8 +341,23 @@ def trajectory_tables(groups: dict[str, list[dict]], near=(3, 10, 30, 100, 200))
     return L
 
 
+def _segment_values(r: dict, key: str) -> list[str]:
+    """A finished run's provenance `key` in each segment of epochs that one process trained (in order, each value
+    once); the one value of final.json for a key that is not kept per segment, or a run from before segments."""
+    segments = r["final"].get("segments") if key in PROVENANCE_COMPARED else None
+    if not segments:
+        return [str(r["final"].get(key, "not recorded"))]
+    return list(dict.fromkeys(str(seg.get(key, "not recorded")) for seg in segments))
+
+
 def _recorded(r: dict, key: str) -> str:
-    return str(r["final"].get(key, "not recorded"))
+    """A finished run's provenance `key`; for a run resumed elsewhere, its segments' values joined by " then "."""
+    return " then ".join(_segment_values(r, key))
+
+
+def resumed_elsewhere(r: dict) -> bool:
+    """Whether a finished run's epochs were trained with other code or on other machines, segment by segment."""
+    return any(len(_segment_values(r, k)) > 1 for k in PROVENANCE_COMPARED)
 
 
 def _runs_with(groups: dict, key: str, value: str) -> str:
@@ -364,6 +377,9 @@ def provenance(finished: list[dict], cfg: dict) -> list[str]:
             L.append(f"- {key}: " + "; ".join(f"{v} ({_runs_with(groups, key, v)})" for v in vals))
         else:
             L.append(f"- {key}: {', '.join(vals)}")
+    if elsewhere := [r["name"] for r in finished if resumed_elsewhere(r)]:
+        L.append("- **resumed with other code or on another machine than their earlier epochs** (not bit-exact with "
+                 f"a run trained in one go; final.json lists the segments): {', '.join(elsewhere)}")
     dirty = dirty_counts(groups)
     L.append(f"- trained from a dirty tree (a `{DIRTY}` commit: uncommitted code, which no checkout gives back): "
              f"{'; '.join(dirty) if dirty else 'none'}")

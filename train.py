@@ -18,7 +18,7 @@ import re
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,8 +33,8 @@ import data
 from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
 from models import make_model, make_optimizer
 from regularizers import TopologicalLoss, make_loss, vr0_death_times
-from runs import (atomic_write, defining_settings, first_fit_epoch, is_done, locked, read_log, run_settings,
-                  setting_differences)
+from runs import (PROVENANCE_COMPARED, atomic_write, defining_settings, first_fit_epoch, is_done, locked, read_log,
+                  run_settings, setting_differences)
 from schedules import Schedule, make_schedule
 
 HERE = Path(__file__).resolve().parent
@@ -194,6 +194,8 @@ class Run:
     gen: torch.Generator      # draws batches (and crops): on the run's device
     record: dict | None = None  # what config.json holds: saved in each checkpoint, checked on resume
     copies_equal: bool = True   # two copies of an image in a batch get equal codes (no crop, no dropout)
+    segments: list = field(default_factory=list)  # the epochs trained before this process, and where (checkpoint)
+    segment: dict | None = None  # this process's first epoch and PROVENANCE_COMPARED
 
     def stateful(self) -> dict:
         """The one list of what a checkpoint saves and restores through state_dict (plus the RNG states)."""
@@ -270,7 +272,8 @@ def save_checkpoint(path: Path, r: Run, device: torch.device, epoch: int, log_te
               rng_cpu=torch.get_rng_state(), rng_batches=r.gen.get_state(),
               rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
               epoch=epoch, tpt_epoch=first_fit_epoch(json.loads(l) for l in log_text.splitlines()), log_text=log_text, log_bytes=len(log_text.encode()), device=device.type,
-              seconds=seconds, **({} if r.record is None else {"record": json.dumps(r.record)}))  # text: plain types
+              seconds=seconds, segments=json.dumps(trained_segments(r, epoch)),
+              **({} if r.record is None else {"record": json.dumps(r.record)}))  # text: plain types
     atomic_write(path, lambda tmp: torch.save(ck, tmp))
 
 
@@ -293,7 +296,28 @@ def restore_checkpoint(path: Path, r: Run, device: torch.device, log_path: Path)
     torch.set_rng_state(ck["rng_cpu"]), r.gen.set_state(ck["rng_batches"])
     if device.type == "cuda" and ck.get("rng_cuda") is not None:
         torch.cuda.set_rng_state(ck["rng_cuda"], device)
+    # a checkpoint from before segments were kept: where its epochs trained is not known
+    r.segments = json.loads(ck["segments"]) if "segments" in ck else [dict(first_epoch=1, last_epoch=ck["epoch"])]
     return ck["epoch"] + 1, ck.get("seconds", 0.0)
+
+
+def trained_segments(r: Run, last_epoch: int) -> list[dict]:
+    """The segments of a run up to `last_epoch`: each a stretch of epochs one process trained, with its
+    PROVENANCE_COMPARED (commit, torch, device, CPU capability, determinism, TF32)."""
+    if r.segment is None or last_epoch < r.segment["first_epoch"]:
+        return list(r.segments)
+    return [*r.segments, dict(r.segment, last_epoch=last_epoch)]
+
+
+def say_if_resumed_elsewhere(name: str, r: Run) -> None:
+    """One line where this process resumes a run with other code or on another machine than its earlier epochs:
+    such a run is not bit-exact with one trained in one go (final.json lists its segments; the report marks it)."""
+    changed = [k for k in PROVENANCE_COMPARED if any(s[k] != r.segment[k] for s in r.segments if k in s)]
+    if changed:
+        before = "; ".join(f"{k} {sorted({str(s[k]) for s in r.segments if k in s})}" for k in changed)
+        tqdm.write(f"{name}: resumed at epoch {r.segment['first_epoch']} with another {', '.join(changed)} than its "
+                   f"earlier epochs ({before}; now {'; '.join(f'{k} {r.segment[k]}' for k in changed)}); it is not "
+                   "bit-exact with a run trained in one go, and final.json lists where each segment trained")
 
 
 def _load_checkpoint(path: Path, r: Run, log_path: Path) -> dict:
@@ -429,9 +453,11 @@ def check_run_config(folder: Path, record: dict) -> None:
 
 
 def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_classes: int, in_channels: int,
-              device: torch.device, folder: Path, position: int = 0, record: dict | None = None) -> dict:
+              device: torch.device, folder: Path, position: int = 0, record: dict | None = None,
+              meta: dict | None = None) -> dict:
     """Train one run to the end, resuming from `folder/ckpt.pt` if it is there (and if it belongs to `record`, the
-    run's config.json); returns what final.json holds."""
+    run's config.json); returns what final.json holds, with the segments of epochs each process trained and where
+    (`meta`, this process's provenance; default: `provenance`)."""
     E = cfg["EPOCHS"]
     r = build_run(cfg, run, num_classes, in_channels, device)
     r.record = record
@@ -439,6 +465,9 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_cla
     log_path, ckpt_path = folder / "log.jsonl", folder / "ckpt.pt"
     evals = set(eval_epochs(E, cfg["EVAL_EPOCHS"]))
     start, seconds = resume(r, run, device, ckpt_path, log_path)
+    meta = meta or provenance(device, cfg)
+    r.segment = dict(first_epoch=start, **{k: meta.get(k, "not recorded") for k in PROVENANCE_COMPARED})
+    say_if_resumed_elsewhere(run["name"], r)
 
     bar = tqdm(range(start, E + 1), desc=run["name"], position=position, leave=False, initial=start - 1, total=E,
                disable=not cfg["PROGRESS"], dynamic_ncols=True)
@@ -471,7 +500,7 @@ def train_run(cfg: dict, run: dict, train: data.TrainSubset, held: dict, num_cla
     line = lines[-1]
     return dict(test_acc=line["test_acc"], train_acc=line["train_acc"], val_acc=line.get("val_acc"),
                 tpt_epoch=first_fit_epoch(lines), schedule_state=r.schedule.state_dict(), train=line["train"],
-                test=line["test"], seconds=round(time.perf_counter() - t0, 1))
+                test=line["test"], seconds=round(time.perf_counter() - t0, 1), segments=trained_segments(r, E))
 
 
 def resume(r: Run, run: dict, device: torch.device, ckpt_path: Path, log_path: Path) -> tuple[int, float]:
@@ -532,7 +561,8 @@ def _train_and_record(cfg: dict, d: dict, r: dict, folder: Path, device: torch.d
         check_run_config(folder, record)
         if "seeded" in source:
             tqdm.write(f"{r['name']}: {source}")
-        res = train_run(cfg, r, train, held, d["num_classes"], d["in_channels"], device, folder, position, record)
+        res = train_run(cfg, r, train, held, d["num_classes"], d["in_channels"], device, folder, position, record,
+                        meta)
     except RunDiverged as e:  # deterministic: recorded as the run's outcome, not retried
         tqdm.write(f"stopped: {e}")
         atomic_write(folder / "diverged.json", json.dumps(dict(message=str(e), **meta), indent=1))

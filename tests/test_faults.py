@@ -118,6 +118,54 @@ def test_a_checkpoint_without_a_record_is_resumed_with_a_line_saying_so(referenc
     assert "written before checkpoints held their run's record" in printed.out + printed.err
 
 
+def test_a_run_resumed_on_another_machine_says_so_and_final_json_and_the_report_keep_both_segments(
+        reference, tmp_path, monkeypatch, capsys):
+    """Resuming on other CPU kernels (or code) gives numbers that a run trained in one go would not: the resume
+    says so, final.json lists the segments of epochs and where each trained, and the report names the run."""
+    root, expected = reference
+    argv = argv_for(root, tmp_path)
+    interrupted(argv, monkeypatch)                                       # epochs 1–2 checkpointed here
+    real = train.where
+    monkeypatch.setattr(train, "where", lambda device: dict(real(device), cpu_capability="AVX2"))
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected    # same kernels really: same numbers
+    out = capsys.readouterr().out
+    here = torch.backends.cpu.get_cpu_capability()
+    assert f"{RUN}: resumed at epoch 3 with another cpu_capability than its earlier epochs (cpu_capability " \
+           f"['{here}']; now cpu_capability AVX2)" in out
+    final = json.loads((tmp_path / "runs" / RUN / "final.json").read_text())
+    first, second = final["segments"]
+    assert (first["first_epoch"], first["last_epoch"], first["cpu_capability"]) == (1, 2, here)
+    assert (second["first_epoch"], second["last_epoch"], second["cpu_capability"]) == (3, 4, "AVX2")
+    assert {k: first[k] for k in runs.PROVENANCE_COMPARED if k != "cpu_capability"} == \
+           {k: second[k] for k in runs.PROVENANCE_COMPARED if k != "cpu_capability"}
+    table = (tmp_path / "table.md").read_text()
+    assert f"- cpu_capability: {here} then AVX2" in table
+    assert f"on another machine than their earlier epochs** (not bit-exact with a run trained in one go; " \
+           f"final.json lists the segments): {RUN}" in table
+
+
+def test_a_run_trained_in_one_go_has_one_segment_and_an_old_checkpoint_one_of_unknown_provenance(
+        reference, tmp_path, monkeypatch, capsys):
+    root, expected = reference
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "one")) == 0
+    final = json.loads((tmp_path / "one" / "runs" / RUN / "final.json").read_text())
+    assert [(s["first_epoch"], s["last_epoch"]) for s in final["segments"]] == [(1, 4)]
+    assert {k: final["segments"][0][k] for k in runs.PROVENANCE_COMPARED} == \
+           {k: final[k] for k in runs.PROVENANCE_COMPARED}                 # the process's own provenance
+    argv = argv_for(root, tmp_path / "old")
+    interrupted(argv, monkeypatch)
+    ckpt = tmp_path / "old" / "runs" / RUN / "ckpt.pt"
+    old = torch.load(ckpt, weights_only=True)
+    del old["segments"]                                                  # as written before segments were kept
+    torch.save(old, ckpt)
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert (tmp_path / "old" / "runs" / RUN / "log.jsonl").read_text() == expected
+    assert "resumed at epoch" not in capsys.readouterr().out             # nothing known to differ: no alarm
+    segments = json.loads((tmp_path / "old" / "runs" / RUN / "final.json").read_text())["segments"]
+    assert segments[0] == dict(first_epoch=1, last_epoch=2) and segments[1]["first_epoch"] == 3
+
+
 def test_a_planted_checkpoint_without_a_log_says_so_in_one_clean_sentence(reference, tmp_path):
     root, _ = reference
     run = tmp_path / "runs" / RUN
