@@ -771,7 +771,9 @@ def write_summary(spec_path: Path) -> Path:
     used, marked = [], {}
     for i, (row, pair) in enumerate(zip(rows, sides)):
         mark = _dirty_mark(pair[0][2], pair[1][2]) if all(pair) else ""
-        line, shared_runs = _summary_row(row, pair, results[i], judged.get(i), mark)
+        why = _unresolved([summary_key(spec_path, row[k]) for k, x in zip("ab", pair) if x is None],
+                          {label: rs for path in folders for label, rs in folders[path].items()})
+        line, shared_runs = _summary_row(row, pair, results[i], judged.get(i), mark, why)
         L.append(line)
         used += shared_runs
         marked.update({row[k]: x[2] for k, x in zip("ab", pair)} if mark else {})
@@ -797,13 +799,18 @@ def folder_groups(path: Path, cache: dict) -> dict:
     return cache[path]
 
 
+def summary_key(spec_path: Path, text: str) -> str:
+    """A summary's side "<folder>: <group>" as the labels of `folder_groups` read: prefixed by the folder's name."""
+    folder, _, label = text.partition(": ")
+    return f"{Path(folder).name}: {label}"
+
+
 def summary_side(spec_path: Path, text: str, cache: dict):
     """A summary's side "<folder>: <group>" (the folder relative to the spec's): (folder name, group label, its
-    runs), or None where the folder has no such finished group."""
-    folder, _, label = text.partition(": ")
-    groups = folder_groups(Path(spec_path).parent / folder, cache)
-    found = _resolve(f"{Path(folder).name}: {label}", groups)
-    return (Path(folder).name, found.rpartition(": ")[2], groups[found]) if found else None
+    runs), or None where the folder has no such finished group (or several)."""
+    groups = folder_groups(Path(spec_path).parent / text.partition(": ")[0], cache)
+    found = _resolve(summary_key(spec_path, text), groups)
+    return (Path(text.partition(": ")[0]).name, found.rpartition(": ")[2], groups[found]) if found else None
 
 
 # ------------------------------------------------------------------------------------------------ size curve
@@ -911,13 +918,11 @@ def _summary_rows(spec_path: Path, spec: dict) -> list[dict]:
     return rows
 
 
-def _summary_row(row: dict, pair: tuple, res, judged, mark: str) -> tuple[str, list[dict]]:
+def _summary_row(row: dict, pair: tuple, res, judged, mark: str, why: str) -> tuple[str, list[dict]]:
     """A summary's line for the sides `pair` of a row ((folder, label, runs), or None: no finished group), their
     `paired_tests` res, (level, Holm-corrected p) of its family and its DIRTY_MARK; and the runs it used."""
     if res is None:
-        missing = " nor ".join(t for t, s in ((row["a"], pair[0]), (row["b"], pair[1])) if s is None)
-        return (f"| {row['setting']} | {row['a']} | {row['b']} | 0 | – | – | – | – | – | not yet: no finished group "
-                f"{missing} | – |"), []
+        return f"| {row['setting']} | {row['a']} | {row['b']} | 0 | – | – | – | – | – | {why} | – |", []
     ra, rb = pair[0][2], pair[1][2]
     a, b = ({pair_key(r): r["final"]["test_acc"] for r in rs} for rs in (ra, rb))
     shared = sorted(set(a) & set(b))
