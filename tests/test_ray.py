@@ -131,7 +131,7 @@ def test_stopping_the_driver_cancels_the_tasks_and_the_same_command_resumes(kmni
     from tests.test_experiment import REPO
     run = tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00"
     cmd = [sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}",
-           "--REGULARIZERS=sliding", "--EPOCHS=12", "--EXECUTOR=ray", "--THREADS=1"]  # spinning threads: slow when busy
+           "--REGULARIZERS=sliding", "--EPOCHS=12", "--EXECUTOR=ray"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_USAGE_STATS_ENABLED": "0"}
     output = open(tmp_path / "driver.txt", "w")
     # a shell starts background jobs (`pytest &`) with SIGINT ignored, and the driver would inherit that: restore it
