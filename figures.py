@@ -136,7 +136,8 @@ def spectrum_figure(out: Path, shown: dict, colors: dict) -> Path:
     """spectrum.png: the C − 1 largest eigenvalues of Σ_B at the last epoch, each over their sum, largest first
     (all 1/(C − 1) at a simplex ETF), on the training subset and the test set: the geometric mean over a group's runs
     with the range of its runs; beside it the ETF classifier's learned scale s during training, where one was used."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    scaled = {k: rs for k, rs in shown.items() if any("etf_scale" in l for r in rs for l in r["log"][-1:])}
+    fig, axes = plt.subplots(1, 3 if scaled else 2, figsize=(16 if scaled else 11, 4.2))  # a panel for s only with it
     for ax, where in zip(axes, ("train", "test")):
         for label, rs in shown.items():
             spectra = [r["final"][where].get("between_class_spectrum") for r in rs if r["final"]
@@ -157,12 +158,9 @@ def spectrum_figure(out: Path, shown: dict, colors: dict) -> Path:
         ax.set_title(f"normalised Σ_B spectrum at the last epoch ({where}); dotted: simplex ETF", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     _legend(axes[0])
-    scaled = {k: rs for k, rs in shown.items() if any("etf_scale" in l for r in rs for l in r["log"][-1:])}
     if scaled:
         panel(axes[2], scaled, colors, lambda l, w: l["etf_scale"], "ETF classifier's learned scale s", log=True)
         _legend(axes[2])
-    else:
-        axes[2].axis("off")  # no run with an ETF classifier
     fig.suptitle("geometric mean over runs, band: range of the runs", fontsize=9)
     return _save(fig, Path(out) / "spectrum.png")
 
