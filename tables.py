@@ -512,10 +512,12 @@ def paired_section(groups: dict, others: dict, preregistered: dict | None = None
     pre = {row: _preregistered(preregistered or {}, *row) for row in rows}
     own = [row for row in rows if pre[row] is None]
     level, t_adj, _ = family([results[row] for row in own])
+    k = sum(results[r][0] >= 2 for r in own)
     L = ["", "## Paired comparisons (same split and seed ⇒ same images, initialisation and batches)", "",
-         f"Paired t-test p Holm-corrected over the {_count(sum(results[r][0] >= 2 for r in own), 'comparison')} of "
-         f"this table that were not pre-registered, each verdict read on the Bonferroni {level_text(level)} CI of "
-         "that family (a pre-registered contrast: its own family's p and CI, as in its section).", "",
+         f"Paired t-test p Holm-corrected over the {_count(k, 'comparison')} of this table that "
+         f"{'was' if k == 1 else 'were'} not pre-registered, each verdict read on the Bonferroni "
+         f"{level_text(level)} CI of that family (a pre-registered contrast: its own family's p and CI, as in its "
+         "section).", "",
          "| A − B | pairs | mean difference (% points) | 95 % CI | std | A better on | paired t-test p (Holm) | "
          "Wilcoxon signed-rank p | verdict | runs also differ in |", "|---|---|---|---|---|---|---|---|---|---|"]
     holm_of = dict(zip(own, t_adj))
