@@ -87,14 +87,16 @@ def run_status(r: dict) -> str:
 
 
 def group_label(r: dict, many_lrs: bool) -> str:
-    """`hofer β=4`, `sliding β0=1.1`, `ramp λ=0.03`: the regulariser and the parameters it uses (λ only where it
-    is not LEGACY_LAMBDA or the regulariser has no β), prefixed by the folder of a paired-in run."""
+    """`hofer β=4`, `sliding β0=1.1`, `ramp λ=0.03`, `vanilla ETF`: the regulariser and the parameters it uses (λ
+    only where it is not LEGACY_LAMBDA or the regulariser has no β), ETF with a fixed simplex-ETF classifier,
+    prefixed by the folder of a paired-in run."""
     s = run_settings(r["run"], r["config"])
     label = r["run"]["regularizer"]
     label += f" β={s['beta']:g}" if s["beta"] is not None else f" β0={s['beta0']:g}" if s["beta0"] is not None else ""
     if s["lam"] is not None and (s["lam"] != LEGACY_LAMBDA or s["beta"] is None and s["beta0"] is None):
         label += f" λ={s['lam']:g}"
     label += f" lr={s['lr']:g}" if many_lrs else ""
+    label += " ETF" if r["config"].get("ETF_CLASSIFIER") else ""
     return f"{r['prefix']}: {label}" if r.get("prefix") else label
 
 
@@ -243,7 +245,7 @@ def accuracy_table(runs: list[dict], groups: dict[str, list[dict]], cfg: dict) -
          "| regulariser | splits | test accuracy | published | validation accuracy | train accuracy | "
          "epoch train acc. first 100 % |", "|---|---|---|---|---|---|---|"]
     for label, rs in groups.items():
-        pub = published.get(rs[0]["run"]["regularizer"])
+        pub = None if rs[0]["config"].get("ETF_CLASSIFIER") else published.get(rs[0]["run"]["regularizer"])
         tpt = [r["final"]["tpt_epoch"] for r in rs if r["final"]["tpt_epoch"] is not None]
         val = [100 * v for v in map(final_val_acc, rs) if v is not None]
         L.append(f"| {label} | {len(rs)} ({', '.join(str(r['run']['split']) for r in rs)}) | "

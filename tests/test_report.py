@@ -132,6 +132,20 @@ def labelled_run(out: Path, name: str, regularizer: str, split: int, test_acc: f
                                                        test=METRICS, commit="abc")))
 
 
+def test_runs_with_an_etf_classifier_are_labelled_so_and_have_no_published_number(tmp_path):
+    base, etf = tmp_path / "base", tmp_path / "etf"
+    for split, (a, b) in enumerate(((0.92, 0.93), (0.93, 0.95), (0.94, 0.94))):
+        labelled_run(base, f"vanilla_lr0.1_split{split:02d}", "vanilla", split, a, ETF_CLASSIFIER=False)
+        labelled_run(etf, f"vanilla_etf_lr0.1_split{split:02d}", "vanilla", split, b, ETF_CLASSIFIER=True)
+    (etf / "contrasts.json").write_text(json.dumps(dict(note="n", contrasts=[
+        dict(name="ETF with vanilla", a="vanilla", b="base: vanilla")])))
+    report.write_report(etf, pair_with=[base])
+    rows = [l for l in (etf / "table.md").read_text().splitlines() if l.startswith("| ")]
+    assert any(l.startswith("| vanilla ETF | 3 (0, 1, 2) | 94.00 ± 1.00 | – |") for l in rows)
+    assert any(l.startswith("| vanilla ETF − base: vanilla | 3 | +1.00 |") for l in rows)
+    assert any(l.startswith("| ETF with vanilla | vanilla ETF − base: vanilla | 3 | +1.00 |") for l in rows)
+
+
 def test_runs_of_another_folder_are_paired_by_split_and_seed_and_differences_are_listed(tmp_path):
     main, wd = tmp_path / "main", tmp_path / "wd"
     old = main / "runs" / "vanilla_lr0.1_split00"
