@@ -12,7 +12,7 @@ import data
 import experiment
 import mnist_top
 import train
-from regularizers import METRICS, CenterLoss, TopologicalLoss
+from regularizers import METRICS, CeilingLoss, CenterLoss, CenterRadiusLoss, FloorLoss, TopologicalLoss
 from tests.test_experiment import TINY, constants, interrupted
 
 pytestmark = [pytest.mark.cuda,
@@ -30,8 +30,10 @@ def codes_with_duplicates(G=10, n=16, d=128, seed=0):
     return x
 
 
-@pytest.mark.parametrize("loss", [*(TopologicalLoss(0.5, m) for m in METRICS), *(CenterLoss(m) for m in METRICS)],
-                         ids=lambda l: repr(l))
+@pytest.mark.parametrize("loss", [*(TopologicalLoss(0.5, m) for m in METRICS), *(CenterLoss(m) for m in METRICS),
+                                  *(FloorLoss(0.5, m) for m in METRICS), *(CeilingLoss(0.5, m) for m in METRICS),
+                                  *(CenterRadiusLoss(1.1, m) for m in METRICS)],
+                         ids=lambda l: f"{type(l).__name__}-{l.metric}")
 def test_loss_and_gradient_on_cuda_equal_the_cpu_in_float64(loss):
     x = codes_with_duplicates().requires_grad_()
     xc = x.detach().cuda().requires_grad_()
@@ -63,6 +65,19 @@ def test_a_deterministic_cuda_run_twice_gives_identical_logs(kmnist_root, tmp_pa
     assert (tmp_path / "a" / run / "log.jsonl").read_text() == (tmp_path / "b" / run / "log.jsonl").read_text()
     final = json.loads((tmp_path / "a" / run / "final.json").read_text())
     assert final["device"].startswith("cuda") and final["deterministic"] and not final["tf32"]
+
+
+def test_the_mechanism_penalties_with_a_fixed_etf_run_deterministically_on_cuda(kmnist_root, tmp_path):
+    argv = [a for a in CUDA_TINY if not a.startswith("--REGULARIZERS")] + [
+        "--REGULARIZERS=floor,ceiling,center_radius", "--ETF_CLASSIFIER=true", f"--DATA_ROOT={kmnist_root}"]
+    for out in ("a", "b"):
+        assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / out}"]) == 0
+    logs = sorted((tmp_path / "a" / "runs").glob("*/log.jsonl"))
+    assert len(logs) == 3
+    for log in logs:
+        assert log.read_text() == (tmp_path / "b" / log.relative_to(tmp_path / "a")).read_text()
+        final = json.loads((log.parent / "final.json").read_text())
+        assert final["device"].startswith("cuda") and 0 < final["test_acc"] <= 1
 
 
 def test_kill_and_resume_on_cuda_ends_identical(kmnist_root, tmp_path, monkeypatch):
