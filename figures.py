@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from runs import atomic_write, first_fit_epoch  # noqa: E402
 from stats import ci95  # noqa: E402
-from tables import SWEPT, grouped, is_held_out, logged_value, pair_key, sweeps  # noqa: E402
+from tables import SWEPT, grouped, is_held_out, logged_value, mean_over_run, pair_key, sweeps  # noqa: E402
 
 BOTH = (("train", "-"), ("test", "--"))  # line styles of a quantity shown on the training subset and the test set
 
@@ -253,8 +253,8 @@ def _save(fig, path: Path) -> Path:
 def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     """<spec>.png of a size-curve spec (`tables.size_curve`): final test accuracy against the training size (log
     axis), mean and 95 % CI over splits per regulariser; beside it each paired gap A − B the spec names, with its
-    95 % CI, per size."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    95 % CI, per size; last, the fraction of tree edges between copies of one image per size (where logged)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharex=True, gridspec_kw=dict(width_ratios=[1, 1, 0.7]))
     for i, (reg, by_size) in enumerate(curve.items()):
         sizes = [s for s, runs in by_size.items() if runs]
         acc = [100 * np.array([r["final"]["test_acc"] for r in by_size[s]]) for s in sizes]
@@ -269,12 +269,27 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
                 diffs.append(np.array(d))
         _errorbars(axes[1], sizes, diffs, f"C{i + len(curve)}", f"{a} − {b}")
     axes[1].axhline(0, color="0.5", lw=1)
+    zero = {}  # size: each run's mean fraction of zero-length edges, over every regulariser (the sampling is shared)
+    for by_size in curve.values():
+        for size, runs in by_size.items():
+            zero.setdefault(size, []).extend(z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None)
+    sizes = sorted(s for s, z in zero.items() if z)
+    axes[2].plot(sizes, [np.mean(zero[s]) for s in sizes], "o-", color="0.3")
+    axes[2].set_ylim(0, 1)
     for ax, title in zip(axes, ("final test accuracy (%)", "paired gap (% points)")):
         ax.set_xscale("log")
         ax.set_xlabel("labelled training images")
         ax.set_title(title + ": mean and 95 % CI over splits", fontsize=9)
         ax.grid(alpha=0.3, which="both")
         _legend(ax)
+    axes[2].set_xscale("log")
+    axes[2].set_xlabel("labelled training images")
+    every = sorted(zero)
+    axes[2].set_xticks(every, [str(s) for s in every])  # the sizes themselves, not powers of ten (shared by all panels)
+    axes[2].minorticks_off()
+    axes[2].set_title("zero-length tree edges (copies of one image):\nfraction, mean over epochs and runs, where "
+                      "logged", fontsize=9)
+    axes[2].grid(alpha=0.3, which="both")
     return _save(fig, Path(spec_path).with_suffix(".png"))
 
 

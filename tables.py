@@ -832,7 +832,7 @@ def size_curve(spec_path: Path, spec: dict) -> dict:
                   for size, text in sorted(sides.items(), key=lambda kv: int(kv[0]))} for reg, sides in curve.items()}
 
 
-def _mean_over_run(r: dict, key: str):
+def mean_over_run(r: dict, key: str):
     """The mean over a run's logged epochs of `key` (None where the run's log has none)."""
     v = [l[key] for l in r["log"] if isinstance(l.get(key), (int, float))]
     return float(np.mean(v)) if v else None
@@ -842,7 +842,7 @@ def _size_curve_cells(runs: list[dict]) -> list[str]:
     """Test accuracy, first fitted epoch, zero-length edges and the final collapse of one regulariser at one size."""
     acc = [100 * r["final"]["test_acc"] for r in runs]
     tpt = [r["final"]["tpt_epoch"] for r in runs if r["final"].get("tpt_epoch") is not None]
-    zero = [z for r in runs if (z := _mean_over_run(r, "zero_edges")) is not None]
+    zero = [z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None]
     return [f"{len(runs)}", mean_std(acc), mean_std(tpt) if tpt else "never",
             f"{np.mean(zero):.3f} ({len(zero)} runs)" if zero else "not logged",
             _fmt([_metric(r["final"]["train"], "scale_free_variation") for r in runs]),
