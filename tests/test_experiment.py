@@ -43,6 +43,19 @@ def interrupted(argv, monkeypatch, after_evaluations=4):
     monkeypatch.setattr(train, "evaluate", real)
 
 
+def test_a_run_at_train_size_100_trains_on_the_shipped_split(mnist_root, tmp_path):
+    """The size curve's runs use Hofer et al.'s split of that size: the run's training images are the file's."""
+    import data
+    argv = ["--TRAIN_SIZE=100", "--SPLITS=3", "--REGULARIZERS=vanilla", "--EPOCHS=1", "--EVAL_EPOCHS=1",
+            "--VAL_SIZE=100", "--PROGRESS=false", "--DEVICE=cpu", f"--DATA_ROOT={mnist_root}", f"--OUT_DIR={tmp_path}"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    config = json.loads((tmp_path / "runs" / "vanilla_lr0.1_split03" / "config.json").read_text())
+    idx = json.loads((mnist_root / "splits" / "stratified_splits.json").read_text())["MNIST"]["100"][3]
+    x, y = data.load_dataset("MNIST", mnist_root, train=True, download=False)
+    assert len(idx) == 100 and config["data_source"].startswith("shipped split 3")
+    assert config["split_digest"] == train.split_digest(data.TrainSubset.build(x[idx], y[idx], 10, "cpu"))
+
+
 def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_path):
     out = tmp_path / "out"
     # one thread: a second OpenMP thread spin-waits, and on a busy machine made this run time out (> 300 s)
