@@ -284,8 +284,8 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
         _legend(ax)
     axes[2].set_xscale("log")
     axes[2].set_xlabel("labelled training images")
-    every = sorted(zero)
-    axes[2].set_xticks(every, [str(s) for s in every])  # the sizes themselves, not powers of ten (shared by all panels)
+    run = sorted({s for by_size in curve.values() for s, runs in by_size.items() if runs})
+    axes[2].set_xticks(run, [str(s) for s in run])  # the sizes themselves, not powers of ten (shared by all panels)
     axes[2].minorticks_off()
     axes[2].set_title("zero-length tree edges (copies of one image):\nfraction, mean over epochs and runs, where "
                       "logged", fontsize=9)

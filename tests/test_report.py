@@ -589,9 +589,10 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
                 log = tmp_path / f"mnist-{size}" / "runs" / name / "log.jsonl"
                 line = json.loads(log.read_text())
                 log.write_text(json.dumps(dict(line, zero_edges=0.5 if size == 100 else 0.25)) + "\n")
+    labelled_run(tmp_path / "mnist-500", "vanilla_lr0.1_split00", "vanilla", 0, 0.95)  # sliding not yet at 500
     spec = tmp_path / "curve.json"
     spec.write_text(json.dumps(dict(title="t", size_curve={
-        reg: {str(s): f"mnist-{s}: {reg}" for s in (100, 250, 500)} for reg in ("vanilla", "sliding")},
+        reg: {str(s): f"mnist-{s}: {reg}" for s in (100, 250, 500, 1000)} for reg in ("vanilla", "sliding")},
         gaps=[["sliding", "vanilla"]])))
     assert report.main([f"--SUMMARY={spec}"]) == 0
     text = (tmp_path / "curve.md").read_text()
@@ -600,7 +601,9 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     row = next(l for l in text.splitlines() if l.startswith("| 100 | sliding |"))
     assert f"| {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] (3 of 3) |" in row and "| 0.500 (3 runs) |" in row
     assert "| 250 | sliding | 3 | 92.33 ± 0.58 | +1.33 " in text
-    assert "| 500 | vanilla | 0 | not yet |" in text and "validation accuracy is not shown" in text.lower()
+    assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 | 95.00 |" in text
+    assert "| 1000 |" not in text and "without a finished run yet: 1000." in text
+    assert "validation accuracy is not shown" in text.lower()
     assert (tmp_path / "curve.png").stat().st_size > 10_000
     spec.write_text(json.dumps(dict(size_curve={"vanilla": ["mnist-100"]})))
     with pytest.raises(SystemExit, match="expected"):
