@@ -258,7 +258,8 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     for i, (reg, by_size) in enumerate(curve.items()):
         sizes = [s for s, runs in by_size.items() if runs]
         acc = [100 * np.array([r["final"]["test_acc"] for r in by_size[s]]) for s in sizes]
-        _errorbars(axes[0], sizes, acc, f"C{i}", reg)
+        dodge = 1.04 ** (i - (len(curve) - 1) / 2)  # side by side at one size, so that no bar hides another
+        _errorbars(axes[0], [s * dodge for s in sizes], acc, f"C{i}", reg)
     for i, (a, b) in enumerate(gaps):
         sizes, diffs = [], []
         for s, runs in curve[a].items():
@@ -267,7 +268,8 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
             if d:
                 sizes.append(s)
                 diffs.append(np.array(d))
-        _errorbars(axes[1], sizes, diffs, f"C{i + len(curve)}", f"{a} − {b}")
+        _errorbars(axes[1], [s * 1.04 ** (i - (len(gaps) - 1) / 2) for s in sizes], diffs, f"C{i + len(curve)}",
+                   f"{a} − {b}")
     axes[1].axhline(0, color="0.5", lw=1)
     zero = {}  # size: each run's mean fraction of zero-length edges, over every regulariser (the sampling is shared)
     for by_size in curve.values():
