@@ -864,7 +864,8 @@ def write_size_curve(spec_path: Path) -> Path:
     """<spec>.md of a size-curve spec (see `size_curve`): per training size and regulariser, the runs, test accuracy,
     the paired gaps the spec names with their 95 % CIs and win counts, the epoch the training set is first fitted,
     the fraction of tree edges between copies of one image, and the final train Tr Σ_W / Tr Σ_B and ETF distance of
-    the class means. Sizes where no regulariser has a finished run are listed after the table, not in it."""
+    the class means. After the table: the paired runs that differ in more than the regulariser (settings, commit,
+    device...), and the sizes where no regulariser has a finished run."""
     spec_path = Path(spec_path)
     spec = json.loads(spec_path.read_text())
     curve = size_curve(spec_path, spec)
@@ -889,6 +890,11 @@ def write_size_curve(spec_path: Path) -> Path:
             cells = _size_curve_cells(runs)
             gap = [_size_curve_gap(runs, curve[b].get(size, [])) if a == reg else "" for a, b in gaps]
             L.append(f"| {size} | {reg} | " + " | ".join(cells[:2] + gap + cells[2:]) + " |")
+    differ = [f"- {size}, {a} − {b}: {d}" for size in sizes for a, b in gaps
+              if (d := _differs_in(curve[a].get(size, []), curve[b].get(size, []))) != "–"]
+    if differ:
+        L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):", "",
+              *differ]
     if unrun:
         L += ["", f"Sizes in the spec without a finished run yet: {', '.join(map(str, unrun))}."]
     path = spec_path.with_suffix(".md")

@@ -585,7 +585,8 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
             for split, acc in enumerate(values):
                 name = f"{reg}_lr0.1_split{split:02d}" if reg == "vanilla" else f"{reg}_beta1.1_lr0.1_split{split:02d}"
                 labelled_run(tmp_path / f"mnist-{size}", name, reg, split, acc,
-                             **({} if reg == "vanilla" else dict(beta=1.1, lam=0.1)))
+                             **({} if reg == "vanilla" else dict(beta=1.1, lam=0.1)),
+                             **(dict(WEIGHT_DECAY=1e-2) if (size, reg) == (250, "sliding") else {}))
                 log = tmp_path / f"mnist-{size}" / "runs" / name / "log.jsonl"
                 line = json.loads(log.read_text())
                 log.write_text(json.dumps(dict(line, zero_edges=0.5 if size == 100 else 0.25)) + "\n")
@@ -603,6 +604,7 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     assert "| 250 | sliding | 3 | 92.33 ± 0.58 | +1.33 " in text
     assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 | 95.00 |" in text
     assert "| 1000 |" not in text and "without a finished run yet: 1000." in text
+    assert "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001" in text and "- 100," not in text  # a pair that differs
     assert "validation accuracy is not shown" in text.lower()
     assert (tmp_path / "curve.png").stat().st_size > 10_000
     spec.write_text(json.dumps(dict(size_curve={"vanilla": ["mnist-100"]})))
