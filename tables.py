@@ -844,7 +844,7 @@ def _size_curve_cells(runs: list[dict]) -> list[str]:
     tpt = [r["final"]["tpt_epoch"] for r in runs if r["final"].get("tpt_epoch") is not None]
     zero = [z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None]
     return [f"{len(runs)}", mean_std(acc), mean_std(tpt) if tpt else "never",
-            f"{np.mean(zero):.3f} ({len(zero)} runs)" if zero else "not logged",
+            f"{np.mean(zero):.3f} ({len(zero)} run{'s' * (len(zero) != 1)})" if zero else "not logged",
             _fmt([_metric(r["final"]["train"], "scale_free_variation") for r in runs]),
             _fmt([_metric(r["final"]["train"], "etf_distance_means") for r in runs])]
 
