@@ -16,7 +16,7 @@ from pathlib import Path
 
 from figures import size_curve_figure, write_figures
 from runs import ReportError, read_study
-from tables import load_runs, size_curve, write_size_curve, write_summary, write_table
+from tables import load_runs, write_size_curve, write_summary, write_table
 
 ROOT = Path(__file__).resolve().parent  # study.json names the folders paired with relative to the repository root
 USAGE = ("usage: python report.py RESULTS_DIR [--PAIR_WITH=OTHER_DIR[,OTHER_DIR...]]\n"
@@ -45,8 +45,8 @@ def write_any_summary(spec_path: Path) -> str:
     spec = json.loads(Path(spec_path).read_text())
     if "size_curve" not in spec:
         return str(write_summary(spec_path))
-    table = write_size_curve(spec_path)
-    figure = size_curve_figure(spec_path, size_curve(spec_path, spec), [tuple(g) for g in spec.get("gaps", [])])
+    table, curve = write_size_curve(spec_path)
+    figure = size_curve_figure(spec_path, curve, [tuple(g) for g in spec.get("gaps", [])])
     return f"{table}, {figure.name}"
 
 

@@ -822,11 +822,14 @@ def size_curve(spec_path: Path, spec: dict) -> dict:
     """{regulariser: {training size: its finished runs}} of a size-curve spec
     {"size_curve": {regulariser: {size: "<folder>: <group>"}}, "gaps": [[A, B], ...]}; a size not finished yet has
     no runs. SystemExit naming the expected form where the spec is not of it."""
-    curve = spec.get("size_curve")
+    curve, gaps = spec.get("size_curve"), spec.get("gaps", [])
     if not (isinstance(curve, dict) and curve and all(isinstance(v, dict) and all(": " in s for s in v.values())
-                                                          for v in curve.values())):
+                                                          for v in curve.values())
+            and isinstance(gaps, list) and all(isinstance(g, list) and len(g) == 2 and set(g) <= set(curve)
+                                               for g in gaps)):
         raise SystemExit(f"{spec_path}: expected {{\"size_curve\": {{\"<regulariser>\": {{\"<size>\": "
-                         f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}")
+                         f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}, each "
+                         "gap naming two of the size curve's regularisers")
     cache = {}
     return {reg: {int(size): (side[2] if (side := summary_side(spec_path, text, cache)) else [])
                   for size, text in sorted(sides.items(), key=lambda kv: int(kv[0]))} for reg, sides in curve.items()}
@@ -843,7 +846,8 @@ def _size_curve_cells(runs: list[dict]) -> list[str]:
     acc = [100 * r["final"]["test_acc"] for r in runs]
     tpt = [r["final"]["tpt_epoch"] for r in runs if r["final"].get("tpt_epoch") is not None]
     zero = [z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None]
-    return [f"{len(runs)}", mean_std(acc), mean_std(tpt) if tpt else "never",
+    fitted = mean_std(tpt) + (f" ({len(tpt)} of {len(runs)} runs; the others never)" if len(tpt) < len(runs) else "")
+    return [f"{len(runs)}", mean_std(acc), fitted if tpt else "never",
             f"{np.mean(zero):.3f} ({len(zero)} run{'s' * (len(zero) != 1)})" if zero else "not logged",
             _fmt([_metric(r["final"]["train"], "scale_free_variation") for r in runs]),
             _fmt([_metric(r["final"]["train"], "etf_distance_means") for r in runs])]
@@ -860,12 +864,12 @@ def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
     return f"{m:+.2f} " + (f"[{lo:+.2f}, {hi:+.2f}] " if np.isfinite(lo) else "") + f"({wins} of {n})"
 
 
-def write_size_curve(spec_path: Path) -> Path:
+def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
     """<spec>.md of a size-curve spec (see `size_curve`): per training size and regulariser, the runs, test accuracy,
     the paired gaps the spec names with their 95 % CIs and win counts, the epoch the training set is first fitted,
     the fraction of tree edges between copies of one image, and the final train Tr Σ_W / Tr Σ_B and ETF distance of
     the class means. After the table: the paired runs that differ in more than the regulariser (settings, commit,
-    device...), and the sizes where no regulariser has a finished run."""
+    device...), and the sizes where no regulariser has a finished run. Returns the path and the curve."""
     spec_path = Path(spec_path)
     spec = json.loads(spec_path.read_text())
     curve = size_curve(spec_path, spec)
@@ -893,13 +897,13 @@ def write_size_curve(spec_path: Path) -> Path:
     differ = [f"- {size}, {a} − {b}: {d}" for size in sizes for a, b in gaps
               if (d := _differs_in(curve[a].get(size, []), curve[b].get(size, []))) != "–"]
     if differ:
-        L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):", "",
-              *differ]
+        L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):",
+              "", *differ]
     if unrun:
         L += ["", f"Sizes in the spec without a finished run yet: {', '.join(map(str, unrun))}."]
     path = spec_path.with_suffix(".md")
     atomic_write(path, "\n".join(L) + "\n")
-    return path
+    return path, curve
 
 
 def _preregistered_in(folder: Path, groups_of) -> dict:

@@ -73,11 +73,12 @@ def test_the_mechanism_penalties_with_a_fixed_etf_run_deterministically_on_cuda(
     for out in ("a", "b"):
         assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / out}"]) == 0
     logs = sorted((tmp_path / "a" / "runs").glob("*/log.jsonl"))
-    assert len(logs) == 3
+    assert len(logs) == 3 and all("_etf_" in log.parent.name for log in logs)
     for log in logs:
         assert log.read_text() == (tmp_path / "b" / log.relative_to(tmp_path / "a")).read_text()
         final = json.loads((log.parent / "final.json").read_text())
-        assert final["device"].startswith("cuda") and 0 < final["test_acc"] <= 1
+        assert final["device"].startswith("cuda") and final["deterministic"] and not final["tf32"]
+        assert "etf_scale" in json.loads(log.read_text().splitlines()[-1])  # the fixed frame's learned scale
 
 
 def test_kill_and_resume_on_cuda_ends_identical(kmnist_root, tmp_path, monkeypatch):

@@ -591,9 +591,14 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
                 line = json.loads(log.read_text())
                 log.write_text(json.dumps(dict(line, zero_edges=0.5 if size == 100 else 0.25)) + "\n")
     labelled_run(tmp_path / "mnist-500", "vanilla_lr0.1_split00", "vanilla", 0, 0.95)  # sliding not yet at 500
+    labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1)
+    log = tmp_path / "mnist-1000" / "runs" / "sliding_beta1.1_lr0.1_split00" / "log.jsonl"  # vanilla not yet at 1000
+    log.write_text(json.dumps(dict(json.loads(log.read_text()), zero_edges=0.125)) + "\n")
+    never = tmp_path / "mnist-100" / "runs" / "vanilla_lr0.1_split02" / "final.json"  # never fits its training set
+    never.write_text(json.dumps(dict(json.loads(never.read_text()), tpt_epoch=None)))
     spec = tmp_path / "curve.json"
     spec.write_text(json.dumps(dict(title="t", size_curve={
-        reg: {str(s): f"mnist-{s}: {reg}" for s in (100, 250, 500, 1000)} for reg in ("vanilla", "sliding")},
+        reg: {str(s): f"mnist-{s}: {reg}" for s in (100, 250, 500, 1000, 2000)} for reg in ("vanilla", "sliding")},
         gaps=[["sliding", "vanilla"]])))
     assert report.main([f"--SUMMARY={spec}"]) == 0
     text = (tmp_path / "curve.md").read_text()
@@ -602,11 +607,16 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     row = next(l for l in text.splitlines() if l.startswith("| 100 | sliding |"))
     assert f"| {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] (3 of 3) |" in row and "| 0.500 (3 runs) |" in row
     assert "| 250 | sliding | 3 | 92.33 ± 0.58 | +1.33 " in text
+    assert "| 100 | vanilla | 3 | 81.00 ± 1.00 |  | 1.00 ± 0.00 (2 of 3 runs; the others never) |" in text
     assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 | 95.00 |" in text
-    assert "| 1000 |" not in text and "without a finished run yet: 1000." in text
-    assert "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001" in text and "- 100," not in text  # a pair that differs
+    assert "| 1000 | sliding | 1 | 97.00 | – | 1.00 | 0.125 (1 run) |" in text and "| 1000 | vanilla | 0 |" in text
+    assert "| 2000 |" not in text and "without a finished run yet: 2000." in text
+    differs = "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001"  # a pair that differs in more than the regulariser
+    assert differs in text and "- 100," not in text
     assert "validation accuracy is not shown" in text.lower()
     assert (tmp_path / "curve.png").stat().st_size > 10_000
-    spec.write_text(json.dumps(dict(size_curve={"vanilla": ["mnist-100"]})))
-    with pytest.raises(SystemExit, match="expected"):
-        report.main([f"--SUMMARY={spec}"])
+    for bad in (dict(size_curve={"vanilla": ["mnist-100"]}),
+                dict(size_curve={"vanilla": {"100": "mnist-100: vanilla"}}, gaps=[["sliding", "vanilla"]])):
+        spec.write_text(json.dumps(bad))
+        with pytest.raises(SystemExit, match="expected"):
+            report.main([f"--SUMMARY={spec}"])
