@@ -258,8 +258,7 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     for i, (reg, by_size) in enumerate(curve.items()):
         sizes = [s for s, runs in by_size.items() if runs]
         acc = [100 * np.array([r["final"]["test_acc"] for r in by_size[s]]) for s in sizes]
-        dodge = 1.04 ** (i - (len(curve) - 1) / 2)  # side by side at one size, so that no bar hides another
-        _errorbars(axes[0], [s * dodge for s in sizes], acc, f"C{i}", reg)
+        _errorbars(axes[0], _dodged(sizes, i, len(curve)), acc, f"C{i}", reg)
     for i, (a, b) in enumerate(gaps):
         sizes, diffs = [], []
         for s, runs in curve[a].items():
@@ -268,8 +267,7 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
             if d:
                 sizes.append(s)
                 diffs.append(np.array(d))
-        _errorbars(axes[1], [s * 1.04 ** (i - (len(gaps) - 1) / 2) for s in sizes], diffs, f"C{i + len(curve)}",
-                   f"{a} − {b}")
+        _errorbars(axes[1], _dodged(sizes, i, len(gaps)), diffs, f"C{i + len(curve)}", f"{a} − {b}")
     axes[1].axhline(0, color="0.5", lw=1)
     zero = {}  # size: each run's mean fraction of zero-length edges, over every regulariser (the sampling is shared)
     for by_size in curve.values():
@@ -278,21 +276,24 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     sizes = sorted(s for s, z in zero.items() if z)
     axes[2].plot(sizes, [np.mean(zero[s]) for s in sizes], "o-", color="0.3")
     axes[2].set_ylim(0, 1)
-    for ax, title in zip(axes, ("final test accuracy (%)", "paired gap (% points)")):
+    for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("labelled training images")
-        ax.set_title(title + ": mean and 95 % CI over splits", fontsize=9)
         ax.grid(alpha=0.3, which="both")
+    for ax, title in zip(axes, ("final test accuracy (%)", "paired gap (% points)")):
+        ax.set_title(title + ": mean and 95 % CI over splits", fontsize=9)
         _legend(ax)
-    axes[2].set_xscale("log")
-    axes[2].set_xlabel("labelled training images")
     run = sorted({s for by_size in curve.values() for s, runs in by_size.items() if runs})
     axes[2].set_xticks(run, [str(s) for s in run])  # the sizes themselves, not powers of ten (shared by all panels)
     axes[2].minorticks_off()
     axes[2].set_title("zero-length tree edges (copies of one image):\nfraction, mean over epochs and runs, where "
                       "logged", fontsize=9)
-    axes[2].grid(alpha=0.3, which="both")
     return _save(fig, Path(spec_path).with_suffix(".png"))
+
+
+def _dodged(sizes: list, i: int, k: int) -> list:
+    """The sizes of the i-th of k series shifted by a few % on the log axis, so that no bar at one size hides another."""
+    return [s * 1.04 ** (i - (k - 1) / 2) for s in sizes]
 
 
 def _errorbars(ax, sizes: list, values: list, color, label: str) -> None:
