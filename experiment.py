@@ -20,8 +20,8 @@ import report
 import train
 from config import ConfigError, apply_overrides
 from models import MODELS, default_device, make_model
-from runs import (STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs, read_study,
-                  setting_differences)
+from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
+                  read_study, setting_differences)
 from schedules import SCHEDULES, describe
 
 HERE = Path(__file__).resolve().parent
@@ -138,7 +138,7 @@ def check_settings(out: Path, cfg: dict) -> None:
     home = settings_home(out)
     defining = defining_settings(cfg)
     with locked(home / ".settings.lock"):
-        path = home / "settings.json"
+        path = home / SETTINGS_FILE
         if path.exists():
             diff = setting_differences(_read_json(path, "the folder's run-defining settings"), defining)
             if diff:

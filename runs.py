@@ -104,6 +104,7 @@ def run_differences(a: dict, b: dict) -> dict:
 
 # ----------------------------------------------------------------------------------------------- files
 STUDY_FILE = "study.json"  # OUT_DIR/study.json, what the report needs of the script (written by experiment.write_study)
+SETTINGS_FILE = "settings.json"  # beside runs/: the run-defining settings of a folder (experiment.check_settings)
 # what runs must share to be bit-exact (besides their settings): final.json records it for each segment of epochs
 # trained by one process, and the report names where paired runs differ in it (the device names CPU or GPU and threads)
 PROVENANCE_COMPARED = ("commit", "torch", "device", "cpu_capability", "deterministic", "tf32")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED, ReportError, atomic_write, read_log,
-                  read_study, run_differences, run_settings, setting_differences, status)
+from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED, SETTINGS_FILE, ReportError,
+                  atomic_write, read_log, read_study, run_differences, run_settings, setting_differences, status)
 from schedules import SCHEDULES
 from stats import (NO_DIFFERENCE, choose, ci95, family_level, holm, judge, level_text, mean_std, paired_tests,
                    seed_floor, seed_shift)
@@ -818,10 +818,11 @@ def summary_side(spec_path: Path, text: str, cache: dict):
 
 
 # ------------------------------------------------------------------------------------------------ size curve
-def size_curve(spec_path: Path, spec: dict) -> dict:
-    """{regulariser: {training size: its finished runs}} of a size-curve spec
-    {"size_curve": {regulariser: {size: "<folder>: <group>"}}, "gaps": [[A, B], ...]}; a size not finished yet has
-    no runs. SystemExit naming the expected form where the spec is not of it."""
+def size_curve(spec_path: Path, spec: dict) -> tuple[dict, dict]:
+    """({regulariser: {training size: its finished runs}}, {regulariser: {training size: its other runs}}) of a
+    size-curve spec {"size_curve": {regulariser: {size: "<folder>: <group>"}}, "gaps": [[A, B], ...]}; a size whose
+    folder holds no run of it yet has none. SystemExit naming the expected form where the spec is not of it, and
+    where a side names no regulariser, several groups, or a folder trained at another TRAIN_SIZE."""
     curve, gaps = spec.get("size_curve"), spec.get("gaps", [])
     if not (isinstance(curve, dict) and curve and all(isinstance(v, dict) and all(": " in s for s in v.values())
                                                           for v in curve.values())
@@ -830,9 +831,39 @@ def size_curve(spec_path: Path, spec: dict) -> dict:
         raise SystemExit(f"{spec_path}: expected {{\"size_curve\": {{\"<regulariser>\": {{\"<size>\": "
                          f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}, each "
                          "gap naming two of the size curve's regularisers")
-    cache = {}
-    return {reg: {int(size): (side[2] if (side := summary_side(spec_path, text, cache)) else [])
-                  for size, text in sorted(sides.items(), key=lambda kv: int(kv[0]))} for reg, sides in curve.items()}
+    folders, finished, others = {}, {}, {}
+    for reg, sides in curve.items():
+        for size, text in sorted(sides.items(), key=lambda kv: int(kv[0])):
+            runs = _size_side(spec_path, f"{reg} at {size}", int(size), text, folders)
+            finished.setdefault(reg, {})[int(size)] = [r for r in runs if r["final"]]
+            others.setdefault(reg, {})[int(size)] = [r for r in runs if not r["final"]]
+    return finished, others
+
+
+def _size_side(spec_path: Path, where: str, size: int, text: str, folders: dict) -> list[dict]:
+    """Every run (finished or not) of the group a size-curve side "<folder>: <group>" names, the folder's groups
+    loaded once into `folders`; none where the folder holds no run of it yet. SystemExit as `size_curve` says."""
+    path = (Path(spec_path).parent / text.partition(": ")[0]).absolute()  # not resolved: its name labels the runs
+    if path not in folders:
+        runs = load_runs(path, prefix=path.name) if (path / "runs").is_dir() else []
+        folders[path] = grouped([r for r in runs if r["run"]])  # a run whose config.json is unreadable has no group
+    groups, label = folders[path], text.partition(": ")[2]
+    if label.split(" ")[0] not in SCHEDULES:
+        raise SystemExit(f"{spec_path}: {where} names {text!r}, but {label.split(' ')[0]!r} is no regulariser "
+                         f"({', '.join(SCHEDULES)}): correct the spec")
+    found = _matches(summary_key(spec_path, text), groups)
+    if len(found) > 1:
+        raise SystemExit(f"{spec_path}: {where} names {text!r}, but that matches {len(found)} groups "
+                         f"({', '.join(found)}): name one by its label")
+    settings = path / SETTINGS_FILE
+    runs = groups[found[0]] if found else []
+    trained = sorted({str(c.get("TRAIN_SIZE", "not recorded")) for c in [r["config"] for r in runs]
+                      + ([json.loads(settings.read_text())] if settings.exists() else [])})
+    if trained not in ([], [str(size)]):
+        raise SystemExit(f"{spec_path}: {where} names {text!r}, whose runs trained with TRAIN_SIZE "
+                         f"{', '.join(trained)} (its {SETTINGS_FILE} and config.json files): name a folder trained "
+                         f"at {size}")
+    return runs
 
 
 def mean_over_run(r: dict, key: str):
@@ -842,15 +873,27 @@ def mean_over_run(r: dict, key: str):
 
 
 def _size_curve_cells(runs: list[dict]) -> list[str]:
-    """Test accuracy, first fitted epoch, zero-length edges and the final collapse of one regulariser at one size."""
+    """The runs (their splits), test accuracy, first fitted epoch, zero-length edges and the final collapse of one
+    regulariser at one size."""
     acc = [100 * r["final"]["test_acc"] for r in runs]
     tpt = [r["final"]["tpt_epoch"] for r in runs if r["final"].get("tpt_epoch") is not None]
     zero = [z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None]
     fitted = mean_std(tpt) + (f" ({len(tpt)} of {len(runs)} runs; the others never)" if len(tpt) < len(runs) else "")
-    return [f"{len(runs)}", mean_std(acc), fitted if tpt else "never",
+    return [f"{len(runs)} ({_span(r['run']['split'] for r in runs)})", mean_std(acc), fitted if tpt else "never",
             f"{np.mean(zero):.3f} ({len(zero)} run{'s' * (len(zero) != 1)})" if zero else "not logged",
             _fmt([_metric(r["final"]["train"], "scale_free_variation") for r in runs]),
             _fmt([_metric(r["final"]["train"], "etf_distance_means") for r in runs])]
+
+
+def _span(splits) -> str:
+    """Split numbers as ranges: 0–4, 6, 8–9."""
+    out = []
+    for k in sorted(set(splits)):
+        if out and out[-1][1] == k - 1:
+            out[-1][1] = k
+        else:
+            out.append([k, k])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in out)
 
 
 def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
@@ -864,15 +907,52 @@ def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
     return f"{m:+.2f} " + (f"[{lo:+.2f}, {hi:+.2f}] " if np.isfinite(lo) else "") + f"({wins} of {n})"
 
 
+def _size_curve_notes(curve: dict, others: dict, gaps: list, sizes: list) -> list[str]:
+    """What a size-curve table needs beside it: the runs left out (unfinished, diverged, failed), the settings in
+    which a regulariser's runs differ between sizes, the paired runs that differ in more than the regulariser, and
+    where each size's runs trained."""
+    L = []
+    left = [f"- {size}, {reg}: " + ", ".join(f"split {r['run']['split']} {run_status(r)} (epoch "
+                                             f"{r['log'][-1].get('epoch', '?') if r['log'] else 0} of "
+                                             f"{r['config'].get('EPOCHS', '?')})" for r in rs)
+            for reg, by_size in others.items() for size, rs in by_size.items() if rs]
+    if left:
+        L += ["", "Runs not in the table (a partial size: its accuracy columns average different splits, while each "
+                  "gap pairs only the splits both sides finished):", "", *left]
+    across = []
+    for reg, by_size in curve.items():
+        runs = [r for size in sorted(by_size) for r in by_size[size]]
+        found = {}
+        for r in runs[1:]:
+            for k, (x, y) in run_differences(runs[0], r).items():
+                if k != "TRAIN_SIZE":
+                    found.setdefault(k, set()).add(f"{x}→{y} at {r['config'].get('TRAIN_SIZE')}")
+        if found:
+            across.append(f"- {reg}: " + "; ".join(f"{k} " + ", ".join(sorted(v)) for k, v in sorted(found.items())))
+    if across:
+        L += ["", "Settings in which a regulariser's runs differ between sizes (from its first size's):", "", *across]
+    differ = [f"- {size}, {a} − {b}: {d}" for size in sizes for a, b in gaps
+              if (d := _differs_in(curve[a].get(size, []), curve[b].get(size, []))) != "–"]
+    if differ:
+        L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):",
+              "", *differ]
+    where = []
+    for size in sizes:
+        rs = [r for by_size in curve.values() for r in by_size.get(size, [])]
+        where.append(f"- {size}: " + "; ".join(f"{k} " + ", ".join(sorted({_recorded(r, k) for r in rs}))
+                                               for k in ("commit", "device", "cpu_capability")))
+    return L + ["", "Where the runs trained (a run resumed elsewhere reads 'A then B'):", "", *where]
+
+
 def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
-    """<spec>.md of a size-curve spec (see `size_curve`): per training size and regulariser, the runs, test accuracy,
-    the paired gaps the spec names with their 95 % CIs and win counts, the epoch the training set is first fitted,
-    the fraction of tree edges between copies of one image, and the final train Tr Σ_W / Tr Σ_B and ETF distance of
-    the class means. After the table: the paired runs that differ in more than the regulariser (settings, commit,
-    device...), and the sizes where no regulariser has a finished run. Returns the path and the curve."""
+    """<spec>.md of a size-curve spec (see `size_curve`): per training size and regulariser, the runs and their
+    splits, test accuracy, the paired gaps the spec names with their 95 % CIs and win counts, the epoch the training
+    set is first fitted, the fraction of tree edges between copies of one image, and the final train Tr Σ_W / Tr Σ_B
+    and ETF distance of the class means. After the table: `_size_curve_notes`, and the sizes where no regulariser
+    has a finished run. Returns the path and the curve of finished runs."""
     spec_path = Path(spec_path)
     spec = json.loads(spec_path.read_text())
-    curve = size_curve(spec_path, spec)
+    curve, others = size_curve(spec_path, spec)
     gaps = [tuple(g) for g in spec.get("gaps", [])]
     sizes = sorted({size for by_size in curve.values() for size, runs in by_size.items() if runs})
     unrun = sorted({size for by_size in curve.values() for size in by_size} - set(sizes))
@@ -882,7 +962,7 @@ def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
          "mean [95 % CI] (A better on k of n splits). Zero-length edges: the mean over epochs of the fraction of each "
          "group's tree edges that join two copies of one image. Validation accuracy is not shown: each size has its "
          "own validation set.", "",
-         "| size | regulariser | runs | test accuracy | " + " | ".join(f"{a} − {b}" for a, b in gaps)
+         "| size | regulariser | runs (splits) | test accuracy | " + " | ".join(f"{a} − {b}" for a, b in gaps)
          + " | epoch train acc. first 100 % | zero-length edges | Tr Σ_W / Tr Σ_B (train) | ETF dist. means (train) |",
          "|---|---|---|---|" + "---|" * len(gaps) + "---|---|---|---|"]
     for size in sizes:
@@ -894,11 +974,7 @@ def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
             cells = _size_curve_cells(runs)
             gap = [_size_curve_gap(runs, curve[b].get(size, [])) if a == reg else "" for a, b in gaps]
             L.append(f"| {size} | {reg} | " + " | ".join(cells[:2] + gap + cells[2:]) + " |")
-    differ = [f"- {size}, {a} − {b}: {d}" for size in sizes for a, b in gaps
-              if (d := _differs_in(curve[a].get(size, []), curve[b].get(size, []))) != "–"]
-    if differ:
-        L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):",
-              "", *differ]
+    L += _size_curve_notes(curve, others, gaps, sizes)
     if unrun:
         L += ["", f"Sizes in the spec without a finished run yet: {', '.join(map(str, unrun))}."]
     path = spec_path.with_suffix(".md")

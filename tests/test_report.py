@@ -584,14 +584,23 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
         for reg, values in by_reg.items():
             for split, acc in enumerate(values):
                 name = f"{reg}_lr0.1_split{split:02d}" if reg == "vanilla" else f"{reg}_beta1.1_lr0.1_split{split:02d}"
-                labelled_run(tmp_path / f"mnist-{size}", name, reg, split, acc,
+                labelled_run(tmp_path / f"mnist-{size}", name, reg, split, acc, TRAIN_SIZE=size,
                              **({} if reg == "vanilla" else dict(beta=1.1, lam=0.1)),
                              **(dict(WEIGHT_DECAY=1e-2) if (size, reg) == (250, "sliding") else {}))
                 log = tmp_path / f"mnist-{size}" / "runs" / name / "log.jsonl"
                 line = json.loads(log.read_text())
                 log.write_text(json.dumps(dict(line, zero_edges=0.5 if size == 100 else 0.25)) + "\n")
-    labelled_run(tmp_path / "mnist-500", "vanilla_lr0.1_split00", "vanilla", 0, 0.95)  # sliding not yet at 500
-    labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1)
+    labelled_run(tmp_path / "mnist-500", "vanilla_lr0.1_split00", "vanilla", 0, 0.95, TRAIN_SIZE=500)
+    for split in (1, 3):  # vanilla split 1 diverged, split 3 and sliding split 0 still training: in no column at 500
+        labelled_run(tmp_path / "mnist-500", f"vanilla_lr0.1_split{split:02d}", "vanilla", split, 0.5, TRAIN_SIZE=500)
+    (tmp_path / "mnist-500" / "runs" / "vanilla_lr0.1_split01" / "final.json").rename(
+        tmp_path / "mnist-500" / "runs" / "vanilla_lr0.1_split01" / "diverged.json")
+    (tmp_path / "mnist-500" / "runs" / "vanilla_lr0.1_split03" / "final.json").unlink()
+    labelled_run(tmp_path / "mnist-500", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.5, beta=1.1, lam=0.1,
+                 TRAIN_SIZE=500)
+    (tmp_path / "mnist-500" / "runs" / "sliding_beta1.1_lr0.1_split00" / "final.json").unlink()
+    labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1,
+                 TRAIN_SIZE=1000, EPOCHS=100)
     log = tmp_path / "mnist-1000" / "runs" / "sliding_beta1.1_lr0.1_split00" / "log.jsonl"  # vanilla not yet at 1000
     log.write_text(json.dumps(dict(json.loads(log.read_text()), zero_edges=0.125)) + "\n")
     never = tmp_path / "mnist-100" / "runs" / "vanilla_lr0.1_split02" / "final.json"  # never fits its training set
@@ -606,17 +615,28 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     lo, hi = report_stats.ci95(3, d.mean(), d.std(ddof=1))
     row = next(l for l in text.splitlines() if l.startswith("| 100 | sliding |"))
     assert f"| {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] (3 of 3) |" in row and "| 0.500 (3 runs) |" in row
-    assert "| 250 | sliding | 3 | 92.33 ± 0.58 | +1.33 " in text
-    assert "| 100 | vanilla | 3 | 81.00 ± 1.00 |  | 1.00 ± 0.00 (2 of 3 runs; the others never) |" in text
-    assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 | 95.00 |" in text
-    assert "| 1000 | sliding | 1 | 97.00 | – | 1.00 | 0.125 (1 run) |" in text and "| 1000 | vanilla | 0 |" in text
+    assert "| 250 | sliding | 3 (0–2) | 92.33 ± 0.58 | +1.33 " in text
+    assert "| 100 | vanilla | 3 (0–2) | 81.00 ± 1.00 |  | 1.00 ± 0.00 (2 of 3 runs; the others never) |" in text
+    assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 (0) | 95.00 |" in text
+    assert "- 500, vanilla: split 1 diverged (epoch 1 of ?), split 3 unfinished (epoch 1 of ?)" in text
+    assert "- 500, sliding: split 0 unfinished" in text
+    assert "| 1000 | sliding | 1 (0) | 97.00 | – | 1.00 | 0.125 (1 run) |" in text and "| 1000 | vanilla | 0 |" in text
     assert "| 2000 |" not in text and "without a finished run yet: 2000." in text
     differs = "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001"  # a pair that differs in more than the regulariser
-    assert differs in text and "- 100," not in text
+    assert differs in text and "- 100, sliding" not in text
+    assert "- sliding: EPOCHS (missing)→100 at 1000; WEIGHT_DECAY 0.001→0.01 at 250" in text  # between sizes
+    assert "- 100: commit abc;" in text
     assert "validation accuracy is not shown" in text.lower()
     assert (tmp_path / "curve.png").stat().st_size > 10_000
     for bad in (dict(size_curve={"vanilla": ["mnist-100"]}),
                 dict(size_curve={"vanilla": {"100": "mnist-100: vanilla"}}, gaps=[["sliding", "vanilla"]])):
         spec.write_text(json.dumps(bad))
         with pytest.raises(SystemExit, match="expected"):
+            report.main([f"--SUMMARY={spec}"])
+    labelled_run(tmp_path / "mnist-100", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.8, beta=2, lam=0.1,
+                 TRAIN_SIZE=100)
+    for side, why in (("mnist-100: vanila", "is no regulariser"), ("mnist-100: sliding", "matches 2 groups"),
+                      ("mnist-250: vanilla", "trained with TRAIN_SIZE 250")):  # a typo, two groups, another size
+        spec.write_text(json.dumps(dict(size_curve={"vanilla": {"100": side}})))
+        with pytest.raises(SystemExit, match=why):
             report.main([f"--SUMMARY={spec}"])
