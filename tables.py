@@ -1004,10 +1004,11 @@ def _summary_rows(spec_path: Path, spec: dict) -> list[dict]:
     """The rows of a summary spec; SystemExit naming the expected form where they are not of it."""
     rows = spec.get("rows")
     bad = [i for i, r in enumerate(rows or []) if not isinstance(r, dict) or set(SUMMARY_KEYS) - set(r)
-           or any(": " not in r[k] for k in "ab")]
+           or any(": " not in r[k] or r[k].partition(": ")[2].split(" ")[0] not in SCHEDULES for k in "ab")]
     if not isinstance(rows, list) or not rows or bad:
         raise SystemExit(f"{spec_path}: expected {{\"rows\": [{{\"setting\": ..., \"a\": \"<folder>: <group>\", "
-                         f"\"b\": ...}}, ...]}}" + (f"; rows {bad} are not of that form" if bad else ""))
+                         f"\"b\": ...}}, ...]}}, each group led by a regulariser ({', '.join(SCHEDULES)})"
+                         + (f"; rows {bad} are not of that form" if bad else ""))
     return rows
 
 

@@ -292,7 +292,8 @@ def test_a_summary_pairs_groups_of_several_folders_row_by_row(tmp_path):
     assert "two: hofer names 2 groups (two: hofer β=1, two: hofer β=2): name one by its label" in text
 
 
-@pytest.mark.parametrize("rows", [[], [dict(setting="x", a="no folder", b="main: vanilla")], [dict(a="m: x")]])
+@pytest.mark.parametrize("rows", [[], [dict(setting="x", a="no folder", b="main: vanilla")], [dict(a="m: x")],
+                                  [dict(setting="typo", a="main: vanila", b="main: sliding")]])
 def test_a_summary_spec_of_the_wrong_form_is_refused_with_its_expected_form(tmp_path, rows):
     spec = tmp_path / "row.json"
     spec.write_text(json.dumps(dict(rows=rows)))
