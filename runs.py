@@ -93,12 +93,15 @@ def setting_differences(old: dict, new: dict) -> dict:
 def run_differences(a: dict, b: dict) -> dict:
     """{setting: (a's, b's)} for everything but the regulariser in which two runs (their config.json)
     differ and that changes both of them: a setting that one of them does not use (METRIC, λ or β for
-    vanilla; β for ramp) is no difference, and a key missing from an older config counts as its default."""
+    vanilla; β for ramp) is no difference, and a key missing from an older config counts as its default. Runs that
+    both record the digest of their training images and differ in it differ in "training images"."""
     uses = [set(SCHEDULES[r["run"]["regularizer"]].params) for r in (a, b)]
     skip = set() if all(uses) else {"METRIC"}  # the metric only enters a penalty
     diff = {k: v for k, v in setting_differences(a["config"], b["config"]).items() if k not in skip}
     sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
     diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})
+    if None not in (a.get("split_digest"), b.get("split_digest")) and a["split_digest"] != b["split_digest"]:
+        diff["training images"] = (a["split_digest"], b["split_digest"])
     return diff
 
 

@@ -925,7 +925,7 @@ def _size_curve_notes(curve: dict, others: dict, gaps: list, sizes: list) -> lis
         found = {}
         for r in runs[1:]:
             for k, (x, y) in run_differences(runs[0], r).items():
-                if k != "TRAIN_SIZE":
+                if k not in ("TRAIN_SIZE", "training images"):  # what a size changes
                     found.setdefault(k, set()).add(f"{x}→{y} at {r['config'].get('TRAIN_SIZE')}")
         if found:
             across.append(f"- {reg}: " + "; ".join(f"{k} " + ", ".join(sorted(v)) for k, v in sorted(found.items())))

@@ -69,6 +69,12 @@ def test_settings_a_run_does_not_use_are_no_difference():
     assert run_differences(record("vanilla", NESTEROV=True), record("vanilla")) == {"NESTEROV": (True, False)}
 
 
+def test_runs_on_other_training_images_differ_in_them_where_both_record_the_digest():
+    a, b, old = (dict(record("vanilla"), split_digest=d) for d in ("aa", "bb", None))
+    assert run_differences(a, b) == {"training images": ("aa", "bb")}
+    assert run_differences(a, dict(a)) == {} and run_differences(a, old) == {}  # older runs recorded no digest
+
+
 def test_plan_reproduces_every_committed_run_name():
     """Every committed run's name is the name `plan_runs` gives it from its folder's settings and its own
     (regulariser, λ, β, lr, split): renaming would orphan finished runs and their checkpoints."""
