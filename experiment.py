@@ -21,7 +21,7 @@ import train
 from config import ConfigError, apply_overrides
 from models import MODELS, default_device, make_model
 from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
-                  read_study, setting_differences)
+                  read_study, setting_differences, settings_home)
 from schedules import SCHEDULES, describe
 
 HERE = Path(__file__).resolve().parent
@@ -109,13 +109,6 @@ def check_model_input(cfg: dict, d: dict, device: torch.device) -> None:
     except RuntimeError as e:
         raise ValueError(f"MODEL={cfg['MODEL']} does not fit {cfg['DATASET']}'s images of shape "
                          f"{tuple(d['x_train'].shape[1:])}: {str(e).splitlines()[0]}") from None
-
-
-def settings_home(out: Path) -> Path:
-    """The folder whose settings.json rules OUT_DIR's runs: the one that really holds runs/ (a symlinked runs/ is
-    another folder's, and its runs must have that folder's settings)."""
-    runs = out / "runs"
-    return runs.resolve().parent if runs.is_symlink() or runs.exists() else out
 
 
 def _read_json(path: Path, what: str) -> object:

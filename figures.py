@@ -28,8 +28,9 @@ def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> li
     finished = [r for r in runs if r["final"]]  # curves of the runs in the table; all logs while none finished
     groups = grouped(finished or [r for r in runs if r["log"]])
     others = grouped(list(paired_in))
-    names = [*groups, *others]  # one colour per group in every figure: 20 distinct ones where 10 do not suffice
-    colors = dict(zip(names, plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors * 3))
+    names = [*groups, *others]  # one colour per group in every figure: 20 where 10 do not suffice, hues first
+    palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+    colors = dict(zip(names, palette * 3))
     paths = [per_split_figure(out, {**others, **groups})] if finished else []
     paths += [accuracy_figure(out, groups, colors), collapse_figure(out, groups, colors),
               deaths_figure(out, groups, colors)]

@@ -188,6 +188,29 @@ class ReportError(ValueError):
     names it and what to do."""
 
 
+def settings_home(out: Path) -> Path:
+    """The folder whose settings.json rules OUT_DIR's runs: the one that really holds runs/ (a symlinked runs/ is
+    another folder's, and its runs must have that folder's settings)."""
+    runs = Path(out) / "runs"
+    return runs.resolve().parent if runs.is_symlink() or runs.exists() else Path(out)
+
+
+def read_settings(out: Path) -> dict:
+    """The run-defining settings of a results folder (the settings.json of its `settings_home`); {} for a folder
+    without one. One ReportError where it is not a JSON object."""
+    path = settings_home(out) / SETTINGS_FILE
+    if not path.exists():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        settings = e
+    if not isinstance(settings, dict):
+        raise ReportError(f"{path} is not a folder's settings ({settings}): expected a JSON object of run-defining "
+                          "settings; delete it to have the next run write it again from its own settings")
+    return settings
+
+
 def read_study(out: Path) -> dict:
     """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
     overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED, SETTINGS_FILE, ReportError,
-                  atomic_write, read_log, read_study, run_differences, run_settings, setting_differences, status)
+                  atomic_write, read_log, read_settings, read_study, run_differences, run_settings,
+                  setting_differences, status)
 from schedules import SCHEDULES
 from stats import (NO_DIFFERENCE, choose, ci95, family_level, holm, judge, level_text, mean_std, paired_tests,
                    seed_floor, seed_shift)
@@ -818,52 +819,70 @@ def summary_side(spec_path: Path, text: str, cache: dict):
 
 
 # ------------------------------------------------------------------------------------------------ size curve
-def size_curve(spec_path: Path, spec: dict) -> tuple[dict, dict]:
-    """({regulariser: {training size: its finished runs}}, {regulariser: {training size: its other runs}}) of a
-    size-curve spec {"size_curve": {regulariser: {size: "<folder>: <group>"}}, "gaps": [[A, B], ...]}; a size whose
-    folder holds no run of it yet has none. SystemExit naming the expected form where the spec is not of it, and
-    where a side names no regulariser, several groups, or a folder trained at another TRAIN_SIZE."""
+def size_curve(spec_path: Path, spec: dict) -> tuple[dict, dict, dict]:
+    """({curve: {training size: its finished runs}}, {curve: {training size: its other runs}}, {folder: its runs
+    whose config.json cannot be read}) of a size-curve spec {"size_curve": {curve: {size: "<folder>: <group>"}},
+    "gaps": [[A, B], ...]}, a curve named as the table shows it (usually its regulariser); a size whose folder holds
+    no run of the group yet has none. SystemExit naming the
+    expected form where the spec is not of it, and where a side names no regulariser, several groups, or a folder
+    trained at another TRAIN_SIZE."""
     curve, gaps = spec.get("size_curve"), spec.get("gaps", [])
-    if not (isinstance(curve, dict) and curve and all(isinstance(v, dict) and all(": " in s for s in v.values())
-                                                          for v in curve.values())
+    if not (isinstance(curve, dict) and curve and all(
+            isinstance(v, dict) and all(isinstance(s, str) and ": " in s for s in v.values())
+            and all(str(k).isdigit() and int(k) > 0 for k in v) and len({int(k) for k in v}) == len(v)
+            for v in curve.values())
             and isinstance(gaps, list) and all(isinstance(g, list) and len(g) == 2 and set(g) <= set(curve)
                                                for g in gaps)):
-        raise SystemExit(f"{spec_path}: expected {{\"size_curve\": {{\"<regulariser>\": {{\"<size>\": "
-                         f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}, each "
-                         "gap naming two of the size curve's regularisers")
+        raise SystemExit(f"{spec_path}: expected {{\"size_curve\": {{\"<curve>\": {{\"<size>\": "
+                         f"\"<folder>: <group>\", ...}}, ...}}, \"gaps\": [[\"<A>\", \"<B>\"], ...]}}, each size "
+                         "a positive integer once per curve, each gap naming two of the size curve's curves")
     folders, finished, others = {}, {}, {}
-    for reg, sides in curve.items():
+    for name, sides in curve.items():
         for size, text in sorted(sides.items(), key=lambda kv: int(kv[0])):
-            runs = _size_side(spec_path, f"{reg} at {size}", int(size), text, folders)
-            finished.setdefault(reg, {})[int(size)] = [r for r in runs if r["final"]]
-            others.setdefault(reg, {})[int(size)] = [r for r in runs if not r["final"]]
-    return finished, others
+            done, rest = _size_side(spec_path, f"{name} at {size}", int(size), text, folders)
+            finished.setdefault(name, {})[int(size)] = done
+            others.setdefault(name, {})[int(size)] = rest
+    unreadable = {path.name: bad for path, f in folders.items() if (bad := [r for r in f["runs"] if not r["run"]])}
+    return finished, others, unreadable
 
 
-def _size_side(spec_path: Path, where: str, size: int, text: str, folders: dict) -> list[dict]:
-    """Every run (finished or not) of the group a size-curve side "<folder>: <group>" names, the folder's groups
-    loaded once into `folders`; none where the folder holds no run of it yet. SystemExit as `size_curve` says."""
+def _size_side(spec_path: Path, where: str, size: int, text: str, folders: dict) -> tuple[list, list]:
+    """The finished runs of the group a size-curve side "<folder>: <group>" names, and its runs that did not finish
+    (unfinished, diverged, failed, unreadable); the folder's runs loaded once into `folders`. The group is found among
+    the finished groups, else among those with no finished run yet. SystemExit as `size_curve` says."""
     path = (Path(spec_path).parent / text.partition(": ")[0]).absolute()  # not resolved: its name labels the runs
     if path not in folders:
         runs = load_runs(path, prefix=path.name) if (path / "runs").is_dir() else []
-        folders[path] = grouped([r for r in runs if r["run"]])  # a run whose config.json is unreadable has no group
-    groups, label = folders[path], text.partition(": ")[2]
+        try:
+            settings = read_settings(path)
+        except ReportError as e:
+            raise SystemExit(f"{spec_path}: {where}: {e}") from None
+        folders[path] = dict(runs=runs, settings=settings, finished=grouped([r for r in runs if r["final"]]),
+                             started=grouped([r for r in runs if r["run"] and not r["final"]]))
+    f, label = folders[path], text.partition(": ")[2]
     if label.split(" ")[0] not in SCHEDULES:
         raise SystemExit(f"{spec_path}: {where} names {text!r}, but {label.split(' ')[0]!r} is no regulariser "
                          f"({', '.join(SCHEDULES)}): correct the spec")
-    found = _matches(summary_key(spec_path, text), groups)
+    key = summary_key(spec_path, text)
+    found, groups = _matches(key, f["finished"]), f["finished"]
+    if not found:
+        found, groups = _matches(key, f["started"]), f["started"]
     if len(found) > 1:
         raise SystemExit(f"{spec_path}: {where} names {text!r}, but that matches {len(found)} groups "
                          f"({', '.join(found)}): name one by its label")
-    settings = path / SETTINGS_FILE
     runs = groups[found[0]] if found else []
-    trained = sorted({str(c.get("TRAIN_SIZE", "not recorded")) for c in [r["config"] for r in runs]
-                      + ([json.loads(settings.read_text())] if settings.exists() else [])})
-    if trained not in ([], [str(size)]):
-        raise SystemExit(f"{spec_path}: {where} names {text!r}, whose runs trained with TRAIN_SIZE "
-                         f"{', '.join(trained)} (its {SETTINGS_FILE} and config.json files): name a folder trained "
-                         f"at {size}")
-    return runs
+    if groups is f["finished"]:  # and the runs of the same settings that did not finish
+        same = {group_label(r, True) for r in runs}
+        done, rest = runs, [r for r in f["runs"] if r["run"] and not r["final"] and group_label(r, True) in same]
+    else:
+        done, rest = [], runs
+    recorded = {f"{r['name']}/config.json": r["config"].get("TRAIN_SIZE") for r in done + rest}
+    recorded.update({SETTINGS_FILE: f["settings"]["TRAIN_SIZE"]} if "TRAIN_SIZE" in f["settings"] else {})
+    if wrong := {k: v for k, v in recorded.items() if v != size}:
+        raise SystemExit(f"{spec_path}: {where} names {text!r}, but {path.name} holds another TRAIN_SIZE ("
+                         + ", ".join(f"{k}: {v}" for k, v in sorted(wrong.items())[:3])
+                         + (", ..." if len(wrong) > 3 else "") + f"): name a folder trained at {size}")
+    return done, rest
 
 
 def mean_over_run(r: dict, key: str):
@@ -907,41 +926,40 @@ def _size_curve_gap(a: list[dict], b: list[dict]) -> str:
     return f"{m:+.2f} " + (f"[{lo:+.2f}, {hi:+.2f}] " if np.isfinite(lo) else "") + f"({wins} of {n})"
 
 
-def _size_curve_notes(curve: dict, others: dict, gaps: list, sizes: list) -> list[str]:
-    """What a size-curve table needs beside it: the runs left out (unfinished, diverged, failed), the settings in
-    which a regulariser's runs differ between sizes, the paired runs that differ in more than the regulariser, and
-    where each size's runs trained."""
-    L = []
-    left = [f"- {size}, {reg}: " + ", ".join(f"split {r['run']['split']} {run_status(r)} (epoch "
-                                             f"{r['log'][-1].get('epoch', '?') if r['log'] else 0} of "
-                                             f"{r['config'].get('EPOCHS', '?')})" for r in rs)
-            for reg, by_size in others.items() for size, rs in by_size.items() if rs]
-    if left:
-        L += ["", "Runs not in the table (a partial size: its accuracy columns average different splits, while each "
-                  "gap pairs only the splits both sides finished):", "", *left]
+def _size_curve_notes(curve: dict, others: dict, unreadable: dict, gaps: list, sizes: list) -> list[str]:
+    """What a size-curve table needs beside it: the runs left out (unfinished, diverged, failed, unreadable), the
+    settings in which a curve's runs differ between sizes, the paired runs that differ in more than the regulariser,
+    and where each size's runs trained."""
+    left = [f"- {size}, {name}: " + ", ".join(f"split {r['run']['split']} {run_status(r)} (epoch "
+                                              f"{r['log'][-1].get('epoch', '?') if r['log'] else 0} of "
+                                              f"{r['config'].get('EPOCHS', '?')})" for r in rs)
+            for name, by_size in others.items() for size, rs in by_size.items() if rs]
+    left += [f"- {folder}: {r['name']} unreadable ({r['problem']})" for folder, rs in unreadable.items() for r in rs]
+    L = ["", "Runs not in the table (a partial size: its accuracy columns average different splits, while each gap "
+             "pairs only the splits both sides finished):", "", *left] if left else []
     across = []
-    for reg, by_size in curve.items():
+    for name, by_size in curve.items():
         runs = [r for size in sorted(by_size) for r in by_size[size]]
-        found = {}
+        found = {}  # setting: {(size, "old→new at size")}
         for r in runs[1:]:
             for k, (x, y) in run_differences(runs[0], r).items():
                 if k not in ("TRAIN_SIZE", "training images"):  # what a size changes
-                    found.setdefault(k, set()).add(f"{x}→{y} at {r['config'].get('TRAIN_SIZE')}")
+                    n = r["config"].get("TRAIN_SIZE")
+                    found.setdefault(k, set()).add((str(n).zfill(12), f"{x}→{y} at {n}"))
         if found:
-            across.append(f"- {reg}: " + "; ".join(f"{k} " + ", ".join(sorted(v)) for k, v in sorted(found.items())))
+            across.append(f"- {name}: " + "; ".join(f"{k} " + ", ".join(t for _, t in sorted(v))
+                                                   for k, v in sorted(found.items())))
     if across:
-        L += ["", "Settings in which a regulariser's runs differ between sizes (from its first size's):", "", *across]
+        L += ["", "Settings in which a curve's runs differ between sizes (from its first size's):", "", *across]
     differ = [f"- {size}, {a} − {b}: {d}" for size in sizes for a, b in gaps
               if (d := _differs_in(curve[a].get(size, []), curve[b].get(size, []))) != "–"]
     if differ:
         L += ["", "Paired runs that differ in more than the regulariser (A→B; settings, then where they trained):",
               "", *differ]
-    where = []
-    for size in sizes:
-        rs = [r for by_size in curve.values() for r in by_size.get(size, [])]
-        where.append(f"- {size}: " + "; ".join(f"{k} " + ", ".join(sorted({_recorded(r, k) for r in rs}))
-                                               for k in ("commit", "device", "cpu_capability")))
-    return L + ["", "Where the runs trained (a run resumed elsewhere reads 'A then B'):", "", *where]
+    where = [f"- {size}: " + "; ".join(f"{k} " + " / ".join(sorted({_recorded(r, k) for r in rs}))
+                                       for k in ("commit", "device", "cpu_capability"))
+             for size in sizes if (rs := [r for by_size in curve.values() for r in by_size.get(size, [])])]
+    return L + (["", "Where the runs trained (a run resumed elsewhere reads 'A then B'):", "", *where] if where else [])
 
 
 def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
@@ -952,7 +970,7 @@ def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
     has a finished run. Returns the path and the curve of finished runs."""
     spec_path = Path(spec_path)
     spec = json.loads(spec_path.read_text())
-    curve, others = size_curve(spec_path, spec)
+    curve, others, unreadable = size_curve(spec_path, spec)
     gaps = [tuple(g) for g in spec.get("gaps", [])]
     sizes = sorted({size for by_size in curve.values() for size, runs in by_size.items() if runs})
     unrun = sorted({size for by_size in curve.values() for size in by_size} - set(sizes))
@@ -974,7 +992,7 @@ def write_size_curve(spec_path: Path) -> tuple[Path, dict]:
             cells = _size_curve_cells(runs)
             gap = [_size_curve_gap(runs, curve[b].get(size, [])) if a == reg else "" for a, b in gaps]
             L.append(f"| {size} | {reg} | " + " | ".join(cells[:2] + gap + cells[2:]) + " |")
-    L += _size_curve_notes(curve, others, gaps, sizes)
+    L += _size_curve_notes(curve, others, unreadable, gaps, sizes)
     if unrun:
         L += ["", f"Sizes in the spec without a finished run yet: {', '.join(map(str, unrun))}."]
     path = spec_path.with_suffix(".md")

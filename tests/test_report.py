@@ -602,6 +602,11 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     (tmp_path / "mnist-500" / "runs" / "sliding_beta1.1_lr0.1_split00" / "final.json").unlink()
     labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1,
                  TRAIN_SIZE=1000, EPOCHS=100)
+    labelled_run(tmp_path / "mnist-1000", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.5, beta=2, lam=0.1,
+                 TRAIN_SIZE=1000)  # another group, just started: "sliding" still names the finished one
+    (tmp_path / "mnist-1000" / "runs" / "sliding_beta2_lr0.1_split00" / "final.json").unlink()
+    (tmp_path / "mnist-1000" / "runs" / "broken").mkdir()
+    (tmp_path / "mnist-1000" / "runs" / "broken" / "config.json").write_text("{")
     log = tmp_path / "mnist-1000" / "runs" / "sliding_beta1.1_lr0.1_split00" / "log.jsonl"  # vanilla not yet at 1000
     log.write_text(json.dumps(dict(json.loads(log.read_text()), zero_edges=0.125)) + "\n")
     never = tmp_path / "mnist-100" / "runs" / "vanilla_lr0.1_split02" / "final.json"  # never fits its training set
@@ -620,7 +625,8 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     assert "| 100 | vanilla | 3 (0–2) | 81.00 ± 1.00 |  | 1.00 ± 0.00 (2 of 3 runs; the others never) |" in text
     assert "| 500 | sliding | 0 | not yet |" in text and "| 500 | vanilla | 1 (0) | 95.00 |" in text
     assert "- 500, vanilla: split 1 diverged (epoch 1 of ?), split 3 unfinished (epoch 1 of ?)" in text
-    assert "- 500, sliding: split 0 unfinished" in text
+    assert "- 500, sliding: split 0 unfinished" in text and "- 1000, sliding" not in text
+    assert "- mnist-1000: broken unreadable (config.json is not valid JSON" in text
     assert "| 1000 | sliding | 1 (0) | 97.00 | – | 1.00 | 0.125 (1 run) |" in text and "| 1000 | vanilla | 0 |" in text
     assert "| 2000 |" not in text and "without a finished run yet: 2000." in text
     differs = "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001"  # a pair that differs in more than the regulariser
@@ -636,8 +642,16 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
             report.main([f"--SUMMARY={spec}"])
     labelled_run(tmp_path / "mnist-100", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.8, beta=2, lam=0.1,
                  TRAIN_SIZE=100)
-    for side, why in (("mnist-100: vanila", "is no regulariser"), ("mnist-100: sliding", "matches 2 groups"),
-                      ("mnist-250: vanilla", "trained with TRAIN_SIZE 250")):  # a typo, two groups, another size
-        spec.write_text(json.dumps(dict(size_curve={"vanilla": {"100": side}})))
+    (tmp_path / "mnist-2000" / "runs").mkdir(parents=True)
+    (tmp_path / "mnist-2000" / "settings.json").write_text(json.dumps(dict(TRAIN_SIZE=4000)))
+    (tmp_path / "mnist-4000" / "runs").mkdir(parents=True)
+    (tmp_path / "mnist-4000" / "settings.json").write_text("[")
+    for size, side, why in (("100", "mnist-100: vanila", "is no regulariser"),          # a typo
+                            ("100", "mnist-100: sliding", "matches 2 groups"),          # two groups
+                            ("100", "mnist-250: vanilla", "another TRAIN_SIZE .*config.json: 250"),  # another size
+                            ("2000", "mnist-2000: vanilla", r"another TRAIN_SIZE \(settings.json: 4000"),  # no run yet
+                            ("4000", "mnist-4000: vanilla", "is not a folder's settings"),
+                            ("hundred", "mnist-100: vanilla", "expected"), ("100", 100, "expected")):
+        spec.write_text(json.dumps(dict(size_curve={"vanilla": {size: side}})))
         with pytest.raises(SystemExit, match=why):
             report.main([f"--SUMMARY={spec}"])
