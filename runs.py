@@ -198,32 +198,28 @@ def settings_home(out: Path) -> Path:
 def read_settings(out: Path) -> dict:
     """The run-defining settings of a results folder (the settings.json of its `settings_home`); {} for a folder
     without one. One ReportError where it is not a JSON object."""
-    path = settings_home(out) / SETTINGS_FILE
-    if not path.exists():
-        return {}
-    try:
-        settings = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        settings = e
-    if not isinstance(settings, dict):
-        raise ReportError(f"{path} is not a folder's settings ({settings}): expected a JSON object of run-defining "
-                          "settings; delete it to have the next run write it again from its own settings")
-    return settings
+    return _json_object(settings_home(out) / SETTINGS_FILE, "a folder's settings", "a JSON object of run-defining "
+                        "settings; delete it to have the next run write it again from its own settings")
 
 
 def read_study(out: Path) -> dict:
     """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
     overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written
     before it existed. One ReportError where it is not such an object."""
-    path = Path(out) / STUDY_FILE
+    return _json_object(Path(out) / STUDY_FILE, "a study's record", "{\"script_defaults\": {...}, \"pair_with\": "
+                        "[...]}; delete it to have the next run write it again (the report then has no default to "
+                        "hold a sweep's choice to, and pairs only with --PAIR_WITH)")
+
+
+def _json_object(path: Path, what: str, expected: str) -> dict:
+    """The JSON object in `path`; {} where there is no such file; one ReportError naming `what` it should hold and
+    the `expected` form (with how to recover) where it is not a JSON object."""
     if not path.exists():
         return {}
     try:
-        study = json.loads(path.read_text())
+        found = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        study = e
-    if not isinstance(study, dict):
-        raise ReportError(f"{path} is not a study's record ({study}): expected {{\"script_defaults\": {{...}}, "
-                          "\"pair_with\": [...]}; delete it to have the next run write it again (the report then has no "
-                          "default to hold a sweep's choice to, and pairs only with --PAIR_WITH)")
-    return study
+        found = e
+    if not isinstance(found, dict):
+        raise ReportError(f"{path} is not {what} ({found}): expected {expected}")
+    return found
