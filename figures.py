@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from runs import atomic_write, first_fit_epoch  # noqa: E402
 from stats import ci95  # noqa: E402
-from tables import SWEPT, grouped, is_held_out, logged_value, mean_over_run, pair_key, sweeps  # noqa: E402
+from tables import (SWEPT, grouped, is_held_out, logged_value, mean_over_run, pair_key,  # noqa: E402
+                    sampled_duplicate_edges, sweeps)
 
 BOTH = (("train", "-"), ("test", "--"))  # line styles of a quantity shown on the training subset and the test set
 
@@ -255,7 +256,8 @@ def _save(fig, path: Path) -> Path:
 def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     """<spec>.png of a size-curve spec (`tables.size_curve`): final test accuracy against the training size (log
     axis), mean and 95 % CI over splits per regulariser; beside it each paired gap A − B the spec names, with its
-    95 % CI, per size; last, the fraction of tree edges between copies of one image per size (where logged)."""
+    95 % CI, per size; last, the fraction of tree edges between copies of one image per size, logged and as the
+    sampling alone predicts."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharex=True, gridspec_kw=dict(width_ratios=[1, 1, 0.7]))
     for i, (reg, by_size) in enumerate(curve.items()):
         sizes = [s for s, runs in by_size.items() if runs]
@@ -276,7 +278,10 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
         for size, runs in by_size.items():
             zero.setdefault(size, []).extend(z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None)
     sizes = sorted(s for s, z in zero.items() if z)
-    axes[2].plot(sizes, [np.mean(zero[s]) for s in sizes], "o-", color="0.3")
+    axes[2].plot(sizes, [np.mean(zero[s]) for s in sizes], "o", color="0.3", label="logged")  # no line: a size may lack the log
+    predicted = {s: p for s in sorted(zero) if (p := sampled_duplicate_edges(
+        [r for by_size in curve.values() for r in by_size.get(s, [])])) is not None}
+    axes[2].plot(list(predicted), list(predicted.values()), "x--", color="0.6", label="sampling alone")
     axes[2].set_ylim(0, 1)
     for ax in axes:
         ax.set_xscale("log")
@@ -288,8 +293,9 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     run = sorted({s for by_size in curve.values() for s, runs in by_size.items() if runs})
     axes[2].set_xticks(run, [str(s) for s in run])  # the sizes themselves, not powers of ten (shared by all panels)
     axes[2].minorticks_off()
-    axes[2].set_title("zero-length tree edges (copies of one image):\nfraction, mean over epochs and runs, where "
-                      "logged", fontsize=9)
+    axes[2].set_title("zero-length tree edges (copies of one image):\nfraction, mean over epochs and runs",
+                      fontsize=9)
+    _legend(axes[2])
     return _save(fig, Path(spec_path).with_suffix(".png"))
 
 

@@ -1,5 +1,6 @@
 """The statistics of the report: paired differences, their confidence intervals and what those let one say, Holm's
-correction, the held-out choice of a swept parameter, and the noise floor that a replicate under another seed gives.
+correction, the held-out choice of a swept parameter, the noise floor that a replicate under another seed gives, and
+the share of tree edges that the group sampling alone makes zero.
 
 numpy and scipy only: no run folders, no formatting of tables beyond `mean_std`.
 """
@@ -150,3 +151,12 @@ def seed_shift(a0: np.ndarray, a1: np.ndarray) -> dict:
     sd = np.std(d, ddof=1)
     lo, hi = ci95(n, d.mean(), sd)
     return dict(mean=d.mean(), lo=lo, hi=hi, seed_sd=sd / np.sqrt(2), se=sd / np.sqrt(n))
+
+
+def expected_duplicate_edges(per_class: float, samples_per_group: int) -> float:
+    """The expected fraction of a group's n − 1 tree edges that join two copies of one image, where a group is an
+    anchor and n − 1 draws with replacement from its class of m images (`data.group_batches`): the group holds
+    1 + (m − 1)(1 − (1 − 1/m)^(n − 1)) distinct images on average, and only the edges between distinct images have
+    a length, so the fraction is (n − 1 − (m − 1)(1 − (1 − 1/m)^(n − 1))) / (n − 1)."""
+    m, n = per_class, samples_per_group
+    return (n - 1 - (m - 1) * (1 - (1 - 1 / m) ** (n - 1))) / (n - 1)

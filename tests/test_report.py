@@ -601,7 +601,7 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
                  TRAIN_SIZE=500)
     (tmp_path / "mnist-500" / "runs" / "sliding_beta1.1_lr0.1_split00" / "final.json").unlink()
     labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1,
-                 TRAIN_SIZE=1000, EPOCHS=100)
+                 TRAIN_SIZE=1000, EPOCHS=100, SAMPLES_PER_GROUP=16)
     labelled_run(tmp_path / "mnist-1000", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.5, beta=2, lam=0.1,
                  TRAIN_SIZE=1000)  # another group, just started: "sliding" still names the finished one
     (tmp_path / "mnist-1000" / "runs" / "sliding_beta2_lr0.1_split00" / "final.json").unlink()
@@ -627,11 +627,14 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     assert "- 500, vanilla: split 1 diverged (epoch 1 of ?), split 3 unfinished (epoch 1 of ?)" in text
     assert "- 500, sliding: split 0 unfinished" in text and "- 1000, sliding" not in text
     assert "- mnist-1000: broken unreadable (config.json is not valid JSON" in text
-    assert "| 1000 | sliding | 1 (0) | 97.00 | – | 1.00 | 0.125 (1 run) |" in text and "| 1000 | vanilla | 0 |" in text
+    sampling = (15 - 99 * (1 - (1 - 1 / 100) ** 15)) / 15  # an anchor and 15 draws from 100 images of its class
+    assert f"| 1000 | sliding | 1 (0) | 97.00 | – | 1.00 | 0.125 (1 run); sampling {sampling:.3f} |" in text
+    assert "| 1000 | vanilla | 0 |" in text
     assert "| 2000 |" not in text and "without a finished run yet: 2000." in text
     differs = "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001"  # a pair that differs in more than the regulariser
     assert differs in text and "- 100, sliding" not in text
-    assert "- sliding: EPOCHS (missing)→100 at 1000; WEIGHT_DECAY 0.001→0.01 at 250" in text  # between sizes
+    between = "- sliding: EPOCHS (missing)→100 at 1000; SAMPLES_PER_GROUP (missing)→16 at 1000; WEIGHT_DECAY 0.001→0.01 at 250"
+    assert between in text  # settings in which one curve's runs differ between sizes
     assert "- 100: commit abc;" in text
     assert "validation accuracy is not shown" in text.lower()
     assert (tmp_path / "curve.png").stat().st_size > 10_000

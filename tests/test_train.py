@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import data
+import stats
 from train import duplicate_edges
 
 
@@ -24,6 +25,7 @@ def test_duplicate_edges_at_the_training_sizes_of_the_size_curve(per_class, expe
     m, n = per_class, 16
     formula = n - (1 + (m - 1) * (1 - (1 - 1 / m) ** (n - 1)))
     assert formula == pytest.approx(expected, abs=0.05)
+    assert stats.expected_duplicate_edges(m, n) * (n - 1) == pytest.approx(formula)  # what the size curve shows
     y = torch.arange(10 * m) % 10
     sub = data.TrainSubset.build(torch.zeros(10 * m, 1, 4, 4, dtype=torch.uint8), y, 10, "cpu")
     g = torch.Generator().manual_seed(1)
