@@ -242,7 +242,9 @@ def announce(cfg: dict, d: dict, out: Path, device: torch.device) -> list[dict]:
         train_set = data.device_subset(d, cfg["DATASET"], cfg["TRAIN_SIZE"], todo[0]["split"], cfg["SEED"], device)[0]
         step = train.estimate_step_seconds(cfg, train_set, d["num_classes"], d["in_channels"], device)
         per_run = step * cfg["EPOCHS"] * (cfg["TRAIN_SIZE"] // cfg["GROUPS_PER_BATCH"]) * 1.3  # + evaluation
+        total = per_run * len(todo)
         print(f"CPU: about {step * 1e3:.0f} ms per training step, so about {per_run / 60:.1f} min per run and "
-              f"{per_run * len(todo) / 3600:.1f} h for the {len(todo)} unfinished runs. For a first look: "
-              f"--EPOCHS=20 --SPLITS=0 --OUT_DIR=results/first-look")
+              + (f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.0f} min")
+              + f" for the {len(todo)} unfinished runs."
+              + (" For a first look: --EPOCHS=20 --SPLITS=0 --OUT_DIR=results/first-look" if total >= 1800 else ""))
     return todo

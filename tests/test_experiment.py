@@ -146,6 +146,17 @@ def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_pa
     assert "EPOCHS" in capsys.readouterr().err and not (tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00").exists()
 
 
+@pytest.mark.parametrize("step, said", [  # one run of 1 epoch × 120 // 4 = 30 steps, × 1.3 for evaluation
+    (1e-3, "about 1 ms per training step, so about 0.0 min per run and 0 min for the 1 unfinished runs.\n"),
+    (100.0, "so about 65.0 min per run and 1.1 h for the 1 unfinished runs. For a first look: --EPOCHS=20")])
+def test_the_cpu_estimate_reads_in_minutes_below_an_hour_and_suggests_a_first_look_for_long_plans_only(
+        kmnist_root, tmp_path, monkeypatch, capsys, step, said):
+    monkeypatch.setattr(train, "estimate_step_seconds", lambda *args: step)
+    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
+    assert experiment.main(constants(mnist_top), argv) == 0
+    assert said in capsys.readouterr().out
+
+
 def test_a_log_without_a_checkpoint_is_kept_and_the_run_starts_again(kmnist_root, tmp_path):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla"]
     assert experiment.main(constants(mnist_top), argv) == 0
