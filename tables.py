@@ -823,9 +823,8 @@ def size_curve(spec_path: Path, spec: dict) -> tuple[dict, dict, dict]:
     """({curve: {training size: its finished runs}}, {curve: {training size: its other runs}}, {folder: its runs
     whose config.json cannot be read}) of a size-curve spec {"size_curve": {curve: {size: "<folder>: <group>"}},
     "gaps": [[A, B], ...]}, a curve named as the table shows it (usually its regulariser); a size whose folder holds
-    no run of the group yet has none. SystemExit naming the
-    expected form where the spec is not of it, and where a side names no regulariser, several groups, or a folder
-    trained at another TRAIN_SIZE."""
+    no run of the group yet has none. SystemExit naming the expected form where the spec is not of it, and where a
+    side names no regulariser, several groups, or a folder trained at another TRAIN_SIZE."""
     curve, gaps = spec.get("size_curve"), spec.get("gaps", [])
     if not (isinstance(curve, dict) and curve and all(
             isinstance(v, dict) and all(isinstance(s, str) and ": " in s for s in v.values())
