@@ -283,13 +283,17 @@ def not_in_table(runs: list[dict], paired_in: list[dict] = ()) -> list[str]:
             message = r.get("problem") or (record.get("message") or (record.get("traceback") or "").strip()
                                            .splitlines()[-1:] or ["–"])
             message = message if isinstance(message, str) else message[0]
-            epoch = r["log"][-1].get("epoch", "?") if r["log"] else 0
-            L.append(f"| {r['name']} | {run_status(r)} | {epoch} of {r['config'].get('EPOCHS', '?')} | "
+            L.append(f"| {r['name']} | {run_status(r)} | {epochs_reached(r)} | "
                      f"{message.replace('|', '/').splitlines()[0] if message else '–'} |")
     for r in skipped:
         L += ["", f"Skipped in {r['name']}/log.jsonl: line(s) {', '.join(map(str, r['skipped_lines']))} "
                   "(not a JSON object); the numbers above leave them out."]
     return L
+
+
+def epochs_reached(r: dict) -> str:
+    """`k of EPOCHS`: the last epoch a run logged (0 before its first) of those it was to train."""
+    return f"{r['log'][-1].get('epoch', '?') if r['log'] else 0} of {r['config'].get('EPOCHS', '?')}"
 
 
 def collapse_tables(groups: dict[str, list[dict]]) -> list[str]:
@@ -942,9 +946,8 @@ def _size_curve_notes(curve: dict, others: dict, unreadable: dict, gaps: list, s
     """What a size-curve table needs beside it: the runs left out (unfinished, diverged, failed, unreadable), the
     settings in which a curve's runs differ between sizes, the paired runs that differ in more than the regulariser,
     and where each size's runs trained."""
-    left = [f"- {size}, {name}: " + ", ".join(f"split {r['run']['split']} {run_status(r)} (epoch "
-                                              f"{r['log'][-1].get('epoch', '?') if r['log'] else 0} of "
-                                              f"{r['config'].get('EPOCHS', '?')})" for r in rs)
+    left = [f"- {size}, {name}: " + ", ".join(f"split {r['run']['split']} {run_status(r)} (epoch {epochs_reached(r)})"
+                                              for r in rs)
             for name, by_size in others.items() for size, rs in by_size.items() if rs]
     left += [f"- {folder}: {r['name']} unreadable ({r['problem']})" for folder, rs in unreadable.items() for r in rs]
     L = ["", "Runs not in the table (a partial size: its accuracy columns average different splits, while each gap "
