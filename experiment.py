@@ -80,7 +80,7 @@ def load_data(cfg: dict, device: torch.device, root: Path) -> dict:
     return dict(x_train=x_tr, y_train=y_tr, x_test=x_te.to(device), y_test=y_te.to(device),
                 x_val=x_tr[val].to(device), y_val=y_tr[val].to(device), val=val,
                 num_classes=int(y_tr.max()) + 1, in_channels=x_tr.shape[1],
-                data_files=dict(md5=data.file_digests(cfg["DATASET"], root), verified=cfg["VERIFY_DATA"]))
+                data_files=dict(md5=data.file_digests(cfg["DATASET"], root), verified=cfg["VERIFY_DATA"] and data.verifiable(cfg["DATASET"])))
 
 
 def prepare(cfg: dict, argv: list[str], constants: dict, device: torch.device) -> dict:

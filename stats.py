@@ -106,10 +106,16 @@ def paired_tests(a: dict, b: dict, unit: float = 100) -> tuple[int, float, float
     return d.size, float(d.mean()), float(d.std(ddof=1)), float(t_p), float(w_p)
 
 
+def setting_text(v) -> str:
+    """A swept value as a table shows it: `0.5`, or a pair of a grid as `1.1, 0.03`."""
+    return ", ".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"
+
+
 def choose(values: list, acc: np.ndarray, default) -> tuple[object, str]:
     """The held-out choice among `values` from accuracies acc[value, split]: the best mean, except that the default
     (when swept; None: there is none) stays unless the best beats it by more than one paired standard error of their
-    difference."""
+    difference. A value may be a tuple, one setting of a grid (e.g. (β0, λmax)): the grid is one sweep over its
+    settings, so it has one choice."""
     best = int(acc.mean(1).argmax())
     if default not in values or values[best] == default:
         return values[best], "best mean"
@@ -117,8 +123,10 @@ def choose(values: list, acc: np.ndarray, default) -> tuple[object, str]:
     se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("inf")  # one split: nothing beats the default
     se_text = f"{se:.2f}" if d.size > 1 else "undefined with one split"
     if d.mean() > se:
-        return values[best], f"beats the default {default:g} by {d.mean():.2f} > one paired SE ({se_text}) points"
-    return default, f"the default: {values[best]:g} is {d.mean():+.2f} points, within one paired SE ({se_text})"
+        return values[best], (f"beats the default {setting_text(default)} by {d.mean():.2f} > one paired SE "
+                              f"({se_text}) points")
+    return default, (f"the default: {setting_text(values[best])} is {d.mean():+.2f} points, within one paired SE "
+                     f"({se_text})")
 
 
 def seed_floor(d0: np.ndarray, d1: np.ndarray) -> dict:

@@ -21,6 +21,15 @@ def mnist_root():
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def fashion_root():
+    """Root holding the genuine FashionMNIST/raw (read-only); skipped where the shared folder is absent."""
+    if not (SHARED_DATA / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"genuine Fashion-MNIST not found in {SHARED_DATA / 'FashionMNIST' / 'raw'} (the shared data "
+                    "folder)")
+    return SHARED_DATA
+
+
 def digit_like_images(labels: np.ndarray, size: int, channels: int, seed: int) -> np.ndarray:
     """Noisy images whose class is learnable: class c lights a bar at a class-specific place."""
     rng = np.random.default_rng(seed)

@@ -1,4 +1,6 @@
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -8,6 +10,7 @@ from tests.conftest import make_mnist_format
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]  # shared/data/README.md
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+MNIST_FORMAT_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def test_genuine_mnist_loads_with_known_sizes_and_class_counts(mnist_root):
@@ -18,6 +21,57 @@ def test_genuine_mnist_loads_with_known_sizes_and_class_counts(mnist_root):
     x, y = data.load_dataset("MNIST", mnist_root, train=False, download=False)
     assert x.shape == (10_000, 1, 28, 28)
     assert torch.bincount(y).tolist() == MNIST_TEST_COUNTS
+
+
+def _documented_md5(root, name: str) -> dict:
+    """{file: MD5} from the table under the dataset's heading of the data folder's README (the test's oracle)."""
+    section = (root / "README.md").read_text().split(f"## {name}/raw/")[1].split("\n## ")[0]
+    return dict(re.findall(r"^\| ([a-z0-9-]+-ubyte) +\| ([0-9a-f]{32}) \|$", section, flags=re.M))
+
+
+def test_genuine_fashion_mnist_loads_verified_with_its_documented_counts_labels_and_digests(fashion_root):
+    assert data.known_md5("FashionMNIST") == _documented_md5(fashion_root, "FashionMNIST") \
+        == data.file_digests("FashionMNIST", fashion_root)
+    assert data.verifiable("FashionMNIST") and data.verifiable("MNIST") and not data.verifiable("KMNIST")
+    x, y = data.load_dataset("FashionMNIST", fashion_root, train=True, download=False)
+    assert x.shape == (60_000, 1, 28, 28) and torch.bincount(y).tolist() == [6000] * 10
+    assert y[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+    assert abs(x.float().mean().item() / 255 - 0.2860) < 1e-4 and abs(x.float().std().item() / 255 - 0.3530) < 1e-4
+    x, y = data.load_dataset("FashionMNIST", fashion_root, train=False, download=False)
+    assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10
+    assert y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+
+
+def _copy_raw(src_root, src_name: str, dst_root, dst_name: str):
+    (dst_root / dst_name / "raw").mkdir(parents=True)
+    for f in MNIST_FORMAT_FILES:
+        shutil.copyfile(src_root / src_name / "raw" / f, dst_root / dst_name / "raw" / f)
+    return dst_root
+
+
+@pytest.mark.parametrize("f", MNIST_FORMAT_FILES)
+def test_fashion_mnist_with_one_byte_changed_is_refused_naming_the_file(fashion_root, tmp_path, f):
+    root = _copy_raw(fashion_root, "FashionMNIST", tmp_path, "FashionMNIST")
+    path = root / "FashionMNIST" / "raw" / f
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1                                                     # one pixel or one label
+    path.write_bytes(bytes(raw))
+    train = not f.startswith("t10k")
+    with pytest.raises(data.DataError) as err:
+        data.load_dataset("FashionMNIST", root, train=train, download=False)
+    assert f"{f} has MD5 {data.md5(path)}, expected {data.KNOWN_MD5['FashionMNIST'][f]}" in str(err.value)
+    assert "VERIFY_DATA=False" in str(err.value)
+    data.load_dataset("FashionMNIST", root, train=not train, download=False)   # the other set is still genuine
+    data.load_dataset("FashionMNIST", root, train=train, download=False, verify=False)  # other data, on purpose
+
+
+def test_mnist_files_in_the_fashion_mnist_folder_are_refused(mnist_root, tmp_path):
+    """MNIST's files have Fashion-MNIST's format, sizes and class count: only their digests tell them apart."""
+    root = _copy_raw(mnist_root, "MNIST", tmp_path, "FashionMNIST")
+    for train in (True, False):
+        with pytest.raises(data.DataError, match="is not the genuine FashionMNIST") as err:
+            data.load_dataset("FashionMNIST", root, train=train, download=False)
+        assert len(re.findall("has MD5", str(err.value))) == 2                  # both files of the set named
 
 
 def test_split_0_of_mnist_250_is_exactly_the_shipped_split(mnist_root):

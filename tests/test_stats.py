@@ -86,6 +86,22 @@ def test_choose_keeps_the_default_unless_the_best_beats_it_by_more_than_one_pair
         1.0, "the default: 2 is +1.00 points, within one paired SE (2.00)")
 
 
+def test_a_grid_is_one_sweep_over_its_settings_with_one_choice_against_the_default_pair():
+    pairs = [(1.1, 0.03), (1.1, 0.1), (2.0, 0.03), (2.0, 0.1)]          # (β0, λmax), rows of acc
+    acc = np.array([[0.93, 0.92, 0.94], [0.92, 0.91, 0.93], [0.94, 0.935, 0.945], [0.90, 0.90, 0.90]])
+    d = 100 * (acc[2] - acc[1])                                          # the best pair against the default pair
+    se = d.std(ddof=1) / np.sqrt(3)
+    assert d.mean() > se
+    assert report_stats.choose(pairs, acc, default=(1.1, 0.1)) == (
+        (2.0, 0.03), f"beats the default 1.1, 0.1 by {d.mean():.2f} > one paired SE ({se:.2f}) points")
+    near = acc.copy()
+    near[0] = acc[1] - 0.01
+    near[2] = acc[1] + np.array([0.003, -0.003, 0.0015])                 # best mean, but within one paired SE
+    value, why = report_stats.choose(pairs, near, default=(1.1, 0.1))
+    assert value == (1.1, 0.1) and why.startswith("the default: 2, 0.03 is +")
+    assert report_stats.choose(pairs, acc, default=(4.0, 0.1)) == ((2.0, 0.03), "best mean")   # default not in grid
+
+
 def test_mean_std_of_several_one_and_no_values():
     assert report_stats.mean_std([1.0, 2.0, 3.0]) == "2.00 ± 1.00"
     assert report_stats.mean_std([1.5]) == "1.50" and report_stats.mean_std([]) == "–"
