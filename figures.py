@@ -15,8 +15,8 @@ import numpy as np
 matplotlib.use("Agg")  # files only, no display: before pyplot picks a backend
 import matplotlib.pyplot as plt  # noqa: E402
 
-from runs import atomic_write, first_fit_epoch  # noqa: E402
-from stats import ci95  # noqa: E402
+from runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
+from stats import choose, ci95  # noqa: E402
 from tables import (SWEPT, grouped, is_held_out, logged_value, mean_over_run, pair_key,  # noqa: E402
                     sampled_duplicate_edges, sweeps)
 
@@ -41,7 +41,7 @@ def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> li
     if any(r["final"] and isinstance(r["final"].get("train"), dict) and "between_class_spectrum" in r["final"]["train"]
            for rs in shown.values() for r in rs):
         paths.append(spectrum_figure(out, shown, colors))
-    return paths + [sweep_figure(out, sw) for sw in sweeps(finished)]
+    return paths + [sweep_figure(out, sw) for sw in sweeps(finished, read_study(out).get("script_defaults", {}))]
 
 
 def per_split_points(shown: dict) -> tuple[list, dict, list]:
@@ -170,7 +170,9 @@ def spectrum_figure(out: Path, shown: dict, colors: dict) -> Path:
 
 def sweep_figure(out: Path, sw: dict) -> Path:
     """sweep.png (hofer's β) or sweep_<reg>_<param>.png: final accuracy against the swept value (`tables.sweeps`),
-    each split's test accuracy in grey and the mean ± std of test and validation accuracy."""
+    each split's test accuracy in grey and the mean ± std of test and validation accuracy. A grid is `grid_figure`."""
+    if isinstance(sw["param"], tuple):
+        return grid_figure(out, sw)
     fig, ax = plt.subplots(figsize=(5, 3.6))
     sym = SWEPT[sw["param"]]
     for col in 100 * sw["test"].T:
@@ -192,6 +194,36 @@ def sweep_figure(out: Path, sw: dict) -> Path:
     ax.legend(fontsize=8)
     name = "sweep.png" if (sw["reg"], sw["param"]) == ("hofer", "beta") else f"sweep_{sw['reg']}_{sw['param']}.png"
     return _save(fig, Path(out) / name)
+
+
+def grid_figure(out: Path, sw: dict) -> Path:
+    """sweep_<reg>_grid.png: a grid of two parameters (`tables._grid`), final accuracy against the second, one line
+    per value of the first: the validation mean ± std (solid; test where no validation was logged) and the test mean
+    (dashed), with the held-out choice ringed."""
+    (p, q), (rows, cols) = sw["param"], sw["axes"]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    main, by = (sw["val"], "validation") if sw["val"] is not None else (sw["test"], "test")
+    default = sw.get("default")
+    choice = choose(sw["values"], main, default)[0] if is_held_out(sw["splits"]) else None
+    x = np.arange(len(cols))
+    for k, r in enumerate(rows):
+        idx = [sw["values"].index((r, c)) for c in cols]
+        color = f"C{k}"
+        ax.errorbar(x, 100 * main[idx].mean(1), yerr=100 * main[idx].std(1, ddof=1) if len(sw["splits"]) > 1 else None,
+                    fmt="o-", color=color, lw=2, capsize=3, label=f"{SWEPT[p]} = {r:g}: {by}")
+        if sw["val"] is not None:
+            ax.plot(x, 100 * sw["test"][idx].mean(1), "s--", color=color, lw=1, ms=3, label=f"{SWEPT[p]} = {r:g}: test")
+        if choice is not None and choice[0] == r:
+            j = cols.index(choice[1])
+            ax.plot(x[j], 100 * main[idx[j]].mean(), "o", ms=14, mfc="none", mec="k", label="held-out choice")
+    ax.set_xticks(x, [f"{c:g}" for c in cols])
+    ax.set_xlabel(SWEPT[q])
+    ax.set_ylabel("final accuracy (%)")
+    ax.set_title(f"{sw['reg']}'s ({SWEPT[p]}, {SWEPT[q]}) {'grid' if is_held_out(sw['splits']) else 'values'}: mean "
+                 f"± std over splits {', '.join(map(str, sw['splits']))}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, Path(out) / f"sweep_{sw['reg']}_grid.png")
 
 
 def panel(ax, groups: dict, colors: dict, get, title: str, log=False, styles=(("train", "-"),),

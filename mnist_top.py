@@ -8,7 +8,7 @@ Any constant below can be overridden as --NAME=value. Running again resumes unfi
 """
 # data
 DATASET = "MNIST"               # MNIST, FashionMNIST or KMNIST (MNIST's file format), or SVHN
-DATA_ROOT = ""                  # folder holding MNIST/raw/; "" → $DATA_ROOT, else data/ next to this file
+DATA_ROOT = ""                  # folder holding MNIST/raw/ (FashionMNIST/raw/…); "" → $DATA_ROOT, else data/ here
 DOWNLOAD = True                 # let torchvision fetch missing files (files already present are used as they are)
 VERIFY_DATA = True              # refuse data files whose MD5 is not the genuine dataset's (False: other data on purpose)
 TRAIN_SIZE = 250                # labelled training images; Hofer et al.'s splits exist for 100…4000

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+import carry_over
 from figures import size_curve_figure, write_figures
 from runs import ReportError, read_study
 from tables import load_runs, write_size_curve, write_summary, write_table
@@ -40,9 +41,12 @@ def write_report(out: Path, pair_with=()) -> str:
 
 
 def write_any_summary(spec_path: Path) -> str:
-    """A --SUMMARY spec: rows of paired comparisons across folders (`tables.write_summary`), or a size curve
-    (`tables.write_size_curve`, with its figure); returns what was written."""
+    """A --SUMMARY spec: rows of paired comparisons across folders (`tables.write_summary`), a size curve
+    (`tables.write_size_curve`, with its figure) or a carry-over across datasets (`carry_over.write_carry_over`);
+    returns what was written."""
     spec = json.loads(Path(spec_path).read_text())
+    if isinstance(spec, dict) and carry_over.KEY in spec:
+        return str(carry_over.write_carry_over(spec_path))
     if "size_curve" not in spec:
         return str(write_summary(spec_path))
     table, curve = write_size_curve(spec_path)

@@ -22,7 +22,7 @@ from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED,
                   setting_differences, status)
 from schedules import SCHEDULES
 from stats import (NO_DIFFERENCE, choose, ci95, expected_duplicate_edges, family_level, holm, judge, level_text,
-                   mean_std, paired_tests, seed_floor, seed_shift)
+                   mean_std, paired_tests, seed_floor, seed_shift, setting_text)
 
 # MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
 # et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.
@@ -219,8 +219,8 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
     L = accuracy_table(runs, groups, cfg)
     L += not_in_table(runs, paired_in)
     paired_in = [r for r in paired_in if r["final"]]
-    for sw in sweeps(finished):
-        L += sweep_table(sw, script_default(defaults, sw["param"]))
+    for sw in sweeps(finished, defaults):
+        L += sweep_table(sw, sw["default"])
     others = grouped(list(paired_in))
     L += paired_section(groups, others, preregistered_pairs(out, {**groups, **others}))
     L += contrasts_section(out, {**groups, **others})
@@ -400,16 +400,19 @@ def provenance(finished: list[dict], cfg: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ sweeps
-def sweeps(finished: list[dict]) -> list[dict]:
+def sweeps(finished: list[dict], defaults: dict | None = None) -> list[dict]:
     """Every sweep among the finished runs: one regulariser and learning rate, one parameter (β, β0 or λ) taking
     several values while the others stay fixed, on the splits where every value finished (so that means compare
-    like with like). Each: dict(reg, lr, param, values, fixed, splits, test[value, split], val[value, split] or
-    None)."""
+    like with like), or a full grid of two (`_grid`). Each: dict(reg, lr, param, values, fixed, splits,
+    test[value, split], val[value, split] or None, default: the value to beat from study.json's `defaults`)."""
     out = []
     by_reg = defaultdict(list)
     for r in finished:
         by_reg[r["run"]["regularizer"], r["run"]["lr"]].append((run_settings(r["run"], r["config"]), r))
     for (reg, lr), items in sorted(by_reg.items()):
+        if grid := _grid(reg, lr, items):
+            out.append(grid)
+            continue
         for param in SWEPT:
             if len({s[param] for s, _ in items}) < 2:
                 continue
@@ -425,7 +428,30 @@ def sweeps(finished: list[dict]) -> list[dict]:
                 out.append(dict(reg=reg, lr=lr, param=param, values=values, splits=splits, test=test,
                                 fixed={k: f for k, f in zip(rest, fixed) if f is not None},
                                 val=None if any(a is None for row in val for a in row) else np.array(val)))
-    return out
+    return [dict(sw, default=script_default(defaults or {}, sw["param"])) for sw in out]
+
+
+def _grid(reg: str, lr: float, items: list[tuple[dict, dict]]) -> dict | None:
+    """The runs of one regulariser and learning rate as one sweep over the settings of a full grid, where two
+    parameters vary and every pair of their values was run (e.g. β0 ∈ {1.1, 2} × λ ∈ {0.03, 0.1}): `param` is the
+    pair of names, `values` the settings as tuples (row-major), `axes` the values of each, on the splits every setting
+    finished. None where the settings are not a full grid (one parameter at a time, or an L of one-parameter sweeps:
+    `sweeps` reads those one parameter at a time)."""
+    params = tuple(p for p in SWEPT if len({s[p] for s, _ in items}) > 1)
+    if len(params) != 2:
+        return None
+    axes = [sorted({s[p] for s, _ in items}) for p in params]
+    values = [(x, y) for x in axes[0] for y in axes[1]]
+    runs = {(tuple(s[p] for p in params), r["run"]["split"]): r for s, r in items}
+    if {v for v, _ in runs} != set(values):
+        return None
+    splits = sorted(sp for sp in {sp for _, sp in runs} if all((v, sp) in runs for v in values))
+    if not splits:
+        return None
+    test = np.array([[runs[v, sp]["final"]["test_acc"] for sp in splits] for v in values])
+    val = [[final_val_acc(runs[v, sp]) for sp in splits] for v in values]
+    return dict(reg=reg, lr=lr, param=params, values=values, axes=axes, splits=splits, test=test, fixed={},
+                val=None if any(a is None for row in val for a in row) else np.array(val))
 
 
 def is_held_out(splits) -> bool:
@@ -433,16 +459,22 @@ def is_held_out(splits) -> bool:
     return all(sp in HELD_OUT_SPLITS for sp in splits)
 
 
-def script_default(defaults: dict, param: str):
+def script_default(defaults: dict, param: str | tuple):
     """The entry script's default for a swept parameter (the value a sweep has to beat), from study.json's
-    script_defaults; None where not recorded (then the best mean is the choice)."""
+    script_defaults, or for a grid's pair of parameters the pair of their defaults; None where not recorded (then the
+    best mean is the choice)."""
+    if isinstance(param, tuple):
+        pair = tuple(script_default(defaults, p) for p in param)
+        return None if None in pair else pair
     values = defaults.get(DEFAULT_OF[param]) or [None]
     return values[0]
 
 
 def sweep_table(sw: dict, default=None) -> list[str]:
     """A sweep's accuracies value by value and split by split; on held-out splits, also the held-out choice
-    (`stats.choose` against `default`), else why there is none."""
+    (`stats.choose` against `default`), else why there is none. A grid (`_grid`) is `grid_table`."""
+    if isinstance(sw["param"], tuple):
+        return grid_table(sw, default)
     sym, held_out = SWEPT[sw["param"]], is_held_out(sw["splits"])
     fixed = ", ".join(f"{SWEPT[k]}={v:g}" for k, v in sw["fixed"].items())
     by = "validation" if sw["val"] is not None else "test"
@@ -453,18 +485,64 @@ def sweep_table(sw: dict, default=None) -> list[str]:
          "validation mean ± std |", "|---|" + "---|" * (len(sw["splits"]) + 2)]
     acc = sw["val"] if sw["val"] is not None else sw["test"]
     choice, why = choose(sw["values"], acc, default)
-    for v, row, vrow in zip(sw["values"], sw["test"], sw["val"] if sw["val"] is not None else [None] * len(sw["values"])):
-        mark = " (held-out choice)" if held_out and v == choice else ""
-        L.append(f"| {v:g}{mark} | " + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} | "
-                 f"{mean_std(100 * vrow) if vrow is not None else '–'} |")
+    return L + _value_rows(sw, choice if held_out else None) + _choice_note(
+        held_out, by, f"{sym} = {choice:g} ({why})", f"{sym} is chosen", "row")
+
+
+def _value_rows(sw: dict, choice) -> list[str]:
+    """One row per value (or setting) of a sweep: its test accuracy split by split, test and validation mean ± std,
+    the held-out `choice` marked (None: none)."""
+    val = sw["val"] if sw["val"] is not None else [None] * len(sw["values"])
+    return [f"| {setting_text(v)}{' (held-out choice)' if v == choice else ''} | "
+            + " | ".join(f"{100 * a:.2f}" for a in row) + f" | {mean_std(100 * row)} | "
+            f"{mean_std(100 * vrow) if vrow is not None else '–'} |" for v, row, vrow in zip(sw["values"], sw["test"], val)]
+
+
+def _choice_note(held_out: bool, by: str, chosen: str, what: str, unit: str) -> list[str]:
+    """The sentence below a sweep: its held-out choice (`chosen`: what, and why), or why a sweep on reported splits
+    has none."""
     if held_out:
-        L += ["", f"Held-out choice by {by} accuracy: {sym} = {choice:g} ({why})."
-              + ("" if by == "validation" else " These runs log no validation accuracy, so the choice uses the "
-                                               "test images: kept for the record, not for new choices.")]
-    else:
-        L += ["", f"These include reported splits (0–9): {sym} is chosen on the held-out splits 10–19, not here "
-                  "(picking the best row would select on the very splits being reported)."]
-    return L
+        return ["", f"Held-out choice by {by} accuracy: {chosen}."
+                + ("" if by == "validation" else " These runs log no validation accuracy, so the choice uses the "
+                                                 "test images: kept for the record, not for new choices.")]
+    return ["", f"These include reported splits (0–9): {what} on the held-out splits 10–19, not here "
+                f"(picking the best {unit} would select on the very splits being reported)."]
+
+
+def grid_table(sw: dict, default=None) -> list[str]:
+    """A grid of two parameters read as one sweep over its settings: the validation mean of each setting (rows: the
+    first parameter, columns: the second) with its paired difference from the default setting and that difference's
+    SE, then each setting's accuracies split by split; on held-out splits, one held-out choice for the whole grid
+    (`stats.choose` over the settings against the default pair), else why there is none."""
+    (p, q), (rows, cols) = sw["param"], sw["axes"]
+    syms, held_out = (SWEPT[p], SWEPT[q]), is_held_out(sw["splits"])
+    by = "validation" if sw["val"] is not None else "test"
+    acc = sw["val"] if sw["val"] is not None else sw["test"]
+    choice, why = choose(sw["values"], acc, default)
+    n = len(sw["splits"])
+    pair = f"({syms[0]}, {syms[1]})"
+    base = sw["values"].index(default) if default in sw["values"] else None
+
+    def cell(v) -> str:
+        i = sw["values"].index(v)
+        text = mean_std(100 * acc[i])
+        if base is not None and i != base and n > 1:
+            d = 100 * (acc[i] - acc[base])
+            text += f" ({d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(n):.2f})"
+        text += " (default)" if i == base else ""
+        return text + (" **(held-out choice)**" if held_out and v == choice else "")
+
+    L = ["", f"## {sw['reg']}'s {pair} {'grid' if held_out else 'values'}: {len(sw['values'])} settings on the "
+             f"{n} splits every setting finished", "",
+         f"{by.capitalize()} accuracy (%), mean ± std over splits {', '.join(map(str, sw['splits']))}"
+         + (f"; in brackets, the paired difference from the default ({setting_text(default)}) ± its paired standard "
+            "error (points)" if base is not None and n > 1 else "") + ".", "",
+         f"| {syms[0]} \\ {syms[1]} | " + " | ".join(f"{c:g}" for c in cols) + " |", "|---|" + "---|" * len(cols)]
+    L += [f"| {r:g} | " + " | ".join(cell((r, c)) for c in cols) + " |" for r in rows]
+    L += ["", f"| {syms[0]}, {syms[1]} | " + " | ".join(f"test, split {sp}" for sp in sw["splits"])
+          + " | test mean ± std | validation mean ± std |", "|---|" + "---|" * (n + 2)]
+    return L + _value_rows(sw, choice if held_out else None) + _choice_note(
+        held_out, by, f"one for the grid, {pair} = ({setting_text(choice)}) ({why})", f"{pair} is chosen", "setting")
 
 
 # ------------------------------------------------------------------------------------------------ comparisons

@@ -216,6 +216,49 @@ def test_a_lambda_sweep_on_held_out_splits_is_chosen_by_validation_accuracy(tmp_
     assert (tmp_path / "sweep_ramp_lam.png").stat().st_size > 5_000
 
 
+GRID_VAL = {(1.1, 0.03): (0.930, 0.920, 0.940), (1.1, 0.1): (0.920, 0.910, 0.930),   # (β0, λ): validation on
+            (2.0, 0.03): (0.940, 0.935, 0.945), (2.0, 0.1): (0.900, 0.900, 0.900)}   # splits 10, 11, 12
+
+
+def _sliding_grid(out: Path, settings) -> None:
+    for (beta0, lam) in settings:
+        for split, v in zip((10, 11, 12), GRID_VAL[beta0, lam]):
+            labelled_run(out, f"sliding_beta{beta0:g}_lam{lam:g}_lr0.1_split{split}", "sliding", split, v - 0.01,
+                         val_acc=v, beta=beta0, lam=lam)
+    study(out, SLIDING_BETA0S=[1.1], LAMBDAS=[0.1])
+
+
+def test_a_full_grid_is_one_sweep_over_its_settings_with_one_held_out_choice(tmp_path):
+    _sliding_grid(tmp_path, GRID_VAL)
+    [sw] = tables.sweeps([r for r in tables.load_runs(tmp_path) if r["final"]], {"SLIDING_BETA0S": [1.1],
+                                                                                 "LAMBDAS": [0.1]})
+    assert sw["param"] == ("beta0", "lam") and sw["values"] == list(GRID_VAL) and sw["default"] == (1.1, 0.1)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "## sliding's (β0, λ) grid: 4 settings on the 3 splits every setting finished" in text
+    assert "β0 sweep" not in text and "λ sweep" not in text                 # not split into one-parameter sweeps
+    def cell(setting) -> str:                                              # validation mean ± std (diff ± SE)
+        v, d = 100 * np.array(GRID_VAL[setting]), 100 * (np.array(GRID_VAL[setting]) - np.array(GRID_VAL[1.1, 0.1]))
+        return f"{v.mean():.2f} ± {v.std(ddof=1):.2f} ({d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(3):.2f})"
+    rows = {l.split(" | ")[0]: l for l in text.splitlines() if l.startswith("| 1.1 | ") or l.startswith("| 2 | ")}
+    assert rows["| 2"] == f"| 2 | {cell((2.0, 0.03))} **(held-out choice)** | {cell((2.0, 0.1))} |"
+    assert rows["| 2"] == "| 2 | 94.00 ± 0.50 (+2.00 ± 0.29) **(held-out choice)** | 90.00 ± 0.00 (-2.00 ± 0.58) |"
+    d = 100 * (np.array(GRID_VAL[2.0, 0.03]) - np.array(GRID_VAL[1.1, 0.1]))
+    se = d.std(ddof=1) / np.sqrt(3)
+    assert rows["| 1.1"].endswith("| 92.00 ± 1.00 (default) |")
+    assert text.count("**(held-out choice)**") == 1 and text.count("| 2, 0.03 (held-out choice) |") == 1
+    assert (f"Held-out choice by validation accuracy: one for the grid, (β0, λ) = (2, 0.03) (beats the default "
+            f"1.1, 0.1 by {d.mean():.2f} > one paired SE ({se:.2f}) points).") in text
+    assert (tmp_path / "sweep_sliding_grid.png").exists() and not (tmp_path / "sweep_sliding_beta0.png").exists()
+
+
+def test_an_l_of_one_parameter_sweeps_is_not_a_grid(tmp_path):
+    _sliding_grid(tmp_path, [(1.1, 0.03), (1.1, 0.1), (2.0, 0.1)])          # (2, 0.03) not run
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "grid" not in text and "## sliding's β0 sweep (λ=0.1)" in text and "## sliding's λ sweep (β0=1.1)" in text
+
+
 def test_a_replicate_with_another_seed_gives_the_noise_floor(tmp_path):
     main, seed1 = tmp_path / "main", tmp_path / "seed1"
     acc = {  # split: (vanilla, sliding) for seed 0, then for seed 1

@@ -1,0 +1,108 @@
+"""carry_over.py: the --SUMMARY table of one pre-registered family per dataset, and the rule that reads them together."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import carry_over
+import report
+import stats as report_stats
+from runs import ReportError
+from tests.test_report import METRICS, labelled_run
+
+CONTRASTS = [("sliding − vanilla", "{main}: sliding", "{main}: vanilla"), ("sliding − hofer", "{main}: sliding", "hofer"),
+             ("hofer − vanilla", "hofer", "{main}: vanilla")]
+
+
+@pytest.mark.parametrize("dirs, rule", [
+    (["+", "+"], "carries over"), (["−", "−"], "carries over"), (["+", "−"], "differs"), (["−", "+"], "differs"),
+    (["+", "0"], "unresolved"), (["0", "−"], "unresolved"), (["0", "0"], "not detected on either"),
+    (["+", "+", "0"], "unresolved"), (["+", "0", "−"], "differs")])
+def test_the_carry_over_rule(dirs, rule):
+    assert carry_over.carries_over(dirs) == rule
+
+
+def test_a_direction_is_the_side_of_zero_the_interval_lies_on():
+    assert [carry_over.direction(*ci) for ci in ((0.1, 2), (-2, -0.1), (-0.1, 0.1), (0.0, 1.0))] == ["+", "−", "0", "0"]
+
+
+def dataset(root: Path, name: str, acc: dict) -> None:
+    """<name>-main (vanilla, sliding) and <name>-hofer (hofer, paired with main, holding the contrasts): acc[reg] is
+    the test accuracy of splits 0..n-1."""
+    main, hofer = root / f"{name}-main", root / f"{name}-hofer"
+    for reg, values in acc.items():
+        for split, a in enumerate(values):
+            labelled_run(hofer if reg == "hofer" else main, f"{reg}_lr0.1_split{split:02d}", reg, split, a,
+                         beta=0.5 if reg == "hofer" else 1.1 if reg == "sliding" else None,
+                         lam=None if reg == "vanilla" else 0.1)
+    hofer.mkdir(parents=True, exist_ok=True)
+    (hofer / "study.json").write_text(json.dumps(dict(script_defaults={}, pair_with=[str(main)])))
+    (hofer / "contrasts.json").write_text(json.dumps(dict(note="named first", contrasts=[
+        dict(name=n, a=a.format(main=main.name), b=b.format(main=main.name)) for n, a, b in CONTRASTS])))
+
+
+def spec(root: Path, **datasets) -> Path:
+    path = root / "carry.json"
+    path.write_text(json.dumps(dict(title="T", note="N", carry_over={k: f"{v}-hofer" for k, v in datasets.items()})))
+    return path
+
+
+def test_each_contrast_is_read_in_its_own_datasets_family_and_the_rule_sets_the_last_column(tmp_path):
+    rng = np.random.default_rng(0)
+    v = 0.90 + 0.01 * rng.standard_normal(6)
+    # dataset A: sliding 2 points above both (clear), hofer = vanilla ± noise; dataset B: sliding 2 points below
+    dataset(tmp_path, "a", dict(vanilla=v, sliding=v + 0.02 + 0.002 * rng.standard_normal(6),
+                                hofer=v + 0.01 * rng.standard_normal(6)))
+    dataset(tmp_path, "b", dict(vanilla=v, sliding=v - 0.02 + 0.002 * rng.standard_normal(6),
+                                hofer=v + 0.01 * rng.standard_normal(6)))
+    out = report.write_any_summary(spec(tmp_path, A="a", B="b"))
+    text = Path(out).read_text()
+    rows = {l.split(" | ")[0][2:]: l.split(" | ") for l in text.splitlines() if l.startswith("| ") and " − " in
+            l.split(" | ")[0]}
+    assert rows["sliding − vanilla"][-1] == "**differs** (+, −) |"
+    assert rows["hofer − vanilla"][-1] == "**not detected on either** (0, 0) |"
+    assert "| A: 98.3 % CI |" in text and "(A: 98.3 %; B: 98.3 %)" in text      # three contrasts: 1 − 0.05/3
+    # each dataset's cells are those of its folder's table.md: the same family, CI and Holm p
+    report.write_report(tmp_path / "a-hofer")
+    table = (tmp_path / "a-hofer" / "table.md").read_text()
+    line = next(l for l in table.splitlines() if l.startswith("| sliding − vanilla |")).split(" | ")
+    assert rows["sliding − vanilla"][2:5] == [line[7], line[5].split(" (")[1][:-1], line[8]]
+
+
+def test_the_ci_is_the_bonferroni_t_interval_of_the_paired_differences(tmp_path):
+    v = np.array([0.90, 0.91, 0.92, 0.93, 0.94])
+    up = np.array([0.011, 0.014, 0.009, 0.016, 0.010])
+    for name in ("a", "b"):
+        dataset(tmp_path, name, dict(vanilla=v, sliding=v + up, hofer=v + up / 2))
+    text = Path(report.write_any_summary(spec(tmp_path, A="a", B="b"))).read_text()
+    row = next(l for l in text.splitlines() if l.startswith("| sliding − vanilla |")).split(" | ")
+    d = 100 * up
+    lo, hi = report_stats.ci95(5, d.mean(), d.std(ddof=1), 1 - 0.05 / 3)
+    assert row[1] == f"{d.mean():+.2f} (5 pairs)" and row[2] == f"[{lo:+.2f}, {hi:+.2f}]"
+    assert row[-1] == "**carries over** (+, +) |"
+
+
+def test_collapse_geometry_of_the_named_groups_and_a_dataset_not_yet_run(tmp_path):
+    v = np.array([0.90, 0.91, 0.92])
+    dataset(tmp_path, "a", dict(vanilla=v, sliding=v + 0.01, hofer=v))
+    dataset(tmp_path, "b", dict(vanilla=v))                                   # sliding and hofer not run yet
+    text = Path(report.write_any_summary(spec(tmp_path, A="a", B="b"))).read_text()
+    ratio = METRICS["within_class_variation"] / METRICS["between_class_variation"]
+    assert f"| A | a-main: sliding β0=1.1 | 3 | {ratio:.3g} ± " in text and "date not recorded." in text
+    assert "| B | a-main" not in text and "| B | b-main: vanilla | 3 |" in text
+    row = next(l for l in text.splitlines() if l.startswith("| sliding − vanilla |"))
+    assert "not yet: no finished group b-main: sliding" in row and row.endswith("| not yet |")
+
+
+@pytest.mark.parametrize("payload, says", [
+    ('{"carry_over": {"A": "a-hofer"}}', "at least two datasets"),
+    ('{"carry_over": ["a-hofer", "b-hofer"]}', "at least two datasets"),
+    ('{"carry_over": {"A": "a-hofer", "B": "nowhere"}}', "no contrasts.json in nowhere")])
+def test_a_spec_not_of_the_form_is_one_message(tmp_path, payload, says):
+    dataset(tmp_path, "a", dict(vanilla=[0.9, 0.91]))
+    path = tmp_path / "carry.json"
+    path.write_text(payload)
+    with pytest.raises(ReportError, match=says):
+        carry_over.write_carry_over(path)
+    assert not path.with_suffix(".md").exists()
