@@ -18,7 +18,7 @@ import numpy as np
 
 from runs import ReportError, atomic_write
 from stats import judge, level_text
-from tables import CONTRASTS_FILE, _metric, contrast_family, folder_groups, grouped, load_runs
+from tables import CONTRASTS_FILE, _metric, contrast_family, folder_groups, grouped, load_runs, read_contrasts
 
 KEY = "carry_over"  # a --SUMMARY spec with this key is a carry-over table
 GEOMETRY = [("train", "scale_free_variation", "train Tr Σ_W / Tr Σ_B"),
@@ -72,8 +72,7 @@ def dataset_family(folder: Path) -> tuple[dict, float, dict]:
     sides, paired_tests, Holm t-test p)}, the family's level, {group label: runs} of the groups it names)."""
     groups = grouped([r for r in load_runs(folder) if r["final"]])
     cache = {}
-    names = {c[k].rpartition(": ")[0] for c in json.loads((folder / CONTRASTS_FILE).read_text())["contrasts"]
-             for k in "ab"} - {""}
+    names = {c[k].rpartition(": ")[0] for c in read_contrasts(folder / CONTRASTS_FILE)["contrasts"] for k in "ab"} - {""}
     for name in sorted(names):
         groups.update(folder_groups(folder.parent / name, cache))
     spec, rows, level, t_adj, _ = contrast_family(folder, groups)

@@ -7,6 +7,7 @@ is accepted), str, or a list of one of those — given as `a,b,c`, as `[a, b, c]
 as a range `10-19`. An unknown name or a value of the wrong type is one `ConfigError` naming both.
 """
 import ast
+import math
 import re
 
 
@@ -29,7 +30,9 @@ def _parse_scalar(text: str, kind: type, name: str):
         except (ValueError, SyntaxError):
             value = None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+            value = float(value)
+        if kind is float and type(value) is float and not math.isfinite(value):
+            raise ConfigError(f"--{name}={text!r}: not a finite number (a float's range ends near 1.8e308)")
         if type(value) is kind:
             return value
     raise ConfigError(f"--{name}={text!r}: expected {kind.__name__}")

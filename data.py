@@ -174,11 +174,15 @@ def _unreadable(name: str, root: Path, folder: Path, files: list[str], split: st
     """The message of a dataset that could not be loaded: what is missing or damaged, and how to fix it."""
     present = [f for f in files if (folder / f).exists()]
     damaged = _damaged(folder, [f for f in files if split_of(f) == split]) if len(present) == len(files) else []
+    legacy = [f"processed/{f}" for f in ("training.pt", "test.pt") if (folder.parent / "processed" / f).exists()]
+    why = ("; DOWNLOAD is off" if not download else
+           f"; torchvision did not download them because {' and '.join(legacy)} exist (its older format, which this "
+           f"project never reads): move {folder.parent / 'processed'} away and run again to download the raw files"
+           if len(legacy) == 2 and name != "SVHN" else "; the download failed (no internet?)")
     what = (f"{', '.join(damaged)}; delete it and download it again" if damaged else
             "the files are present but could not be read: one is probably truncated or corrupted; "
             "delete it and download it again" if len(present) == len(files) else
-            f"missing: {', '.join(f for f in files if f not in present)}"
-            + ("; the download failed (no internet?)" if download else "; DOWNLOAD is off"))
+            f"missing: {', '.join(f for f in files if f not in present)}" + why)
     return (f"{name} ({split} set) could not be loaded from {folder}: {what}.\n"
             f"  Expected there: {', '.join(files)}.\n"
             f"  Put the files there (or point DATA_ROOT=/path/to/data at a folder holding "
@@ -277,6 +281,14 @@ def get_split(name: str, size: int, index: int, labels: torch.Tensor, seed: int 
         raise ValueError(f"split index {index} must be >= 0")
     return (_stratified_split(labels, size, run_seed(seed, index), exclude),
             f"no shipped split for {name}-{size}: seeded stratified draw (seed {run_seed(seed, index)})")
+
+
+def images_digest(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """A fingerprint of a run's training images (uint8, as the dataset's files hold them) and their labels: the
+    same on every machine and thread count (recorded as `runs.SPLIT_DIGEST_V2`)."""
+    h = hashlib.sha256(labels.cpu().to(torch.int64).numpy().tobytes())
+    h.update(images.cpu().to(torch.uint8).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def run_seed(seed: int, split: int) -> int:

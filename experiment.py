@@ -7,6 +7,7 @@
 A run's folder and files are described in `runs.py`, its training in `train.py`.
 """
 import json
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -66,6 +67,15 @@ def validate(cfg: dict) -> None:
     need(cfg["THREADS"] >= 0, f"THREADS={cfg['THREADS']} must be >= 0 (0: torch's default)")
     need(cfg["DEVICE"] in ("", "cpu", "cuda") or cfg["DEVICE"].startswith("cuda:"),
          f"DEVICE={cfg['DEVICE']!r}; use '' (auto), 'cpu' or 'cuda'")
+    need(not cfg["DEVICE"].startswith("cuda") or torch.cuda.is_available(),
+         f"DEVICE={cfg['DEVICE']}, but this torch ({torch.__version__}) sees no CUDA device; use DEVICE=cpu (or '' "
+         "for CUDA where available), or run on a machine with a GPU and a CUDA build of torch")
+    need(0 <= cfg["MOMENTUM"] < 1, f"MOMENTUM={cfg['MOMENTUM']} must be in [0, 1) (SGD's momentum; 0.9 is usual)")
+    need(cfg["WEIGHT_DECAY"] >= 0, f"WEIGHT_DECAY={cfg['WEIGHT_DECAY']} must be >= 0")
+    need(cfg["CROP_PADDING"] >= 0, f"CROP_PADDING={cfg['CROP_PADDING']} must be >= 0 (pixels of translation)")
+    infinite = [k for k, v in cfg.items() if any(isinstance(x, float) and not math.isfinite(x)
+                                                  for x in (v if isinstance(v, list) else [v]))]
+    need(not infinite, f"{', '.join(infinite)}: not a finite number; give finite values")
 
 
 def out_dir(cfg: dict) -> Path:

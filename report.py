@@ -11,6 +11,7 @@ same initialisation and batches). Without --PAIR_WITH, a folder is paired with t
 study's own --PAIR_WITH).
 """
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -31,8 +32,10 @@ def write_report(out: Path, pair_with=()) -> str:
     runs = load_runs(out)
     if not runs:
         return f"report: no runs under {out}"
+    remove_stale_temporaries(out)
     folders = ([Path(o) for o in pair_with if o]
                or [ROOT / o for o in read_study(out).get("pair_with", []) if o])
+    folders = [f for f in folders if f.resolve() != Path(out).resolve()]  # itself: its runs are already its groups
     paired_in = [r for other in folders for r in load_runs(other, prefix=other.name)]  # the table names unfinished ones
     table = write_table(out, runs, paired_in)
     paired_in = [r for r in paired_in if r["final"]]
@@ -40,12 +43,29 @@ def write_report(out: Path, pair_with=()) -> str:
     return f"report: {table}; figures: {', '.join(p.name for p in figs) or 'none'}"
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files (`runs.atomic_write`: .<name>.<pid>.tmp.<suffix>) that a report killed mid-write
+    left in `out`; a live process's own are left alone."""
+    for tmp in Path(out).glob(".*.*.tmp.*"):
+        pid = tmp.name.split(".")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            tmp.unlink(missing_ok=True)
+
+
 def write_any_summary(spec_path: Path) -> str:
     """A --SUMMARY spec: rows of paired comparisons across folders (`tables.write_summary`), a size curve
     (`tables.write_size_curve`, with its figure) or a carry-over across datasets (`carry_over.write_carry_over`);
-    returns what was written."""
-    spec = json.loads(Path(spec_path).read_text())
-    if isinstance(spec, dict) and carry_over.KEY in spec:
+    returns what was written. One ReportError where the spec is not a JSON object."""
+    try:
+        spec = json.loads(Path(spec_path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        spec = e
+    if not isinstance(spec, dict):
+        found = spec if isinstance(spec, Exception) else f"a JSON {type(spec).__name__}"
+        raise ReportError(f"{spec_path} is not a summary spec ({found}): expected a JSON object with \"rows\" (see "
+                          'results/hofer-row.json), "size_curve" (results/size-curve.json) or "carry_over" '
+                          "(results/carry-over.json)")
+    if carry_over.KEY in spec:
         return str(carry_over.write_carry_over(spec_path))
     if "size_curve" not in spec:
         return str(write_summary(spec_path))
@@ -68,16 +88,21 @@ def parse_args(argv: list[str]) -> dict:
     rest = [a for a in argv if not a.startswith("--PAIR_WITH=")]
     if len(rest) != 1:
         sys.exit(USAGE)
+    if not Path(rest[0]).is_dir():
+        sys.exit(f"no such results folder: {rest[0]} (give a folder holding runs/, such as results/mnist-250)")
     others = [o for p in pair for o in p.split(",") if o]
     missing = [o for o in others if not (Path(o) / "runs").is_dir()]
     if missing:
         sys.exit(f"--PAIR_WITH: no runs/ folder in {', '.join(missing)}")
+    if any(Path(o).resolve() == Path(rest[0]).resolve() for o in others):
+        sys.exit(f"--PAIR_WITH names {rest[0]} itself: its runs are already in its table; name other folders")
     return dict(summaries=[], out=Path(rest[0]), pair_with=others)
 
 
 def main(argv: list[str]) -> int:
     """Write what the command line asks for (see `parse_args`) and print where."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill runs the cleanup of the file being written
     try:
         for spec in args["summaries"]:
             print(f"summary: {write_any_summary(spec)}")
@@ -85,6 +110,11 @@ def main(argv: list[str]) -> int:
             print(write_report(args["out"], args["pair_with"]))
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only folder, a full disk
+        print(f"error: cannot write the report ({e.strerror or type(e).__name__}: {e.filename}); make the folder "
+              "writable or free space, then run the same command again (the runs' files are untouched)",
+              file=sys.stderr)
         return 2
     return 0
 

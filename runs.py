@@ -32,6 +32,9 @@ IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
 LEGACY_LAMBDA = 0.1
 # config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
 LEGACY_RUN_KEYS = {"LAMBDA", "SLIDING_BETA0"}
+# config.json's digest of the training images from their uint8 pixels and labels (`data.images_digest`), which no
+# thread count changes; records written before it hold only "split_digest", of the normalised floats
+SPLIT_DIGEST_V2 = "split_digest_v2"
 
 
 def defining_settings(cfg: dict) -> dict:
@@ -47,7 +50,6 @@ def plan_runs(cfg: dict) -> list[dict]:
     each of them (λ only where it is not LEGACY_LAMBDA), and `_etf` with ETF_CLASSIFIER (only then, so that every
     earlier folder keeps its names); `beta` and `lam` are None where unused.
     """
-    etf = "_etf" if cfg.get("ETF_CLASSIFIER", IMPLIED_WHEN_MISSING["ETF_CLASSIFIER"]) else ""
     runs = []
     for split in cfg["SPLITS"]:
         for reg in cfg["REGULARIZERS"]:
@@ -57,11 +59,20 @@ def plan_runs(cfg: dict) -> list[dict]:
             for lr in cfg["LRS"]:
                 for lam in (cfg["LAMBDAS"] if "lam" in params else [None]):
                     for beta in betas:
-                        name = (reg + (f"_beta{beta:g}" if beta is not None else "")
-                                + (f"_lam{lam:g}" if lam not in (None, LEGACY_LAMBDA) else "")
-                                + f"{etf}_lr{lr:g}_split{split:02d}")
-                        runs.append(dict(name=name, regularizer=reg, split=split, lr=lr, beta=beta, lam=lam))
+                        run = dict(regularizer=reg, split=split, lr=lr, beta=beta, lam=lam)
+                        runs.append(dict(name=run_name(run, cfg), **run))
     return runs
+
+
+def run_name(run: dict, config: dict) -> str:
+    """The folder name of a run (`plan_runs`): its regulariser, β (hofer's β or β0), λ where not LEGACY_LAMBDA,
+    `_etf` with ETF_CLASSIFIER, the learning rate and the split; from a config.json's `run` and `config` too."""
+    etf = "_etf" if config.get("ETF_CLASSIFIER", IMPLIED_WHEN_MISSING["ETF_CLASSIFIER"]) else ""
+    params = SCHEDULES[run["regularizer"]].params  # older vanilla records hold an unused β
+    beta = run.get("beta") if {"beta", "beta0"} & set(params) else None
+    lam = run.get("lam") if "lam" in params else None
+    return (run["regularizer"] + (f"_beta{beta:g}" if beta is not None else "")
+            + (f"_lam{lam:g}" if lam not in (None, LEGACY_LAMBDA) else "") + f"{etf}_lr{run['lr']:g}_split{run['split']:02d}")
 
 
 def run_settings(run: dict, config: dict) -> dict:
@@ -94,14 +105,20 @@ def run_differences(a: dict, b: dict) -> dict:
     """{setting: (a's, b's)} for everything but the regulariser in which two runs (their config.json)
     differ and that changes both of them: a setting that one of them does not use (METRIC, λ or β for
     vanilla; β for ramp) is no difference, and a key missing from an older config counts as its default. Runs that
-    both record the digest of their training images and differ in it differ in "training images"."""
+    both record the digest of their training images and differ in it differ in "training images" (by the uint8 digest
+    where both hold it), and runs that both record their data files' MD5 and differ in them, in "data files"."""
     uses = [set(SCHEDULES[r["run"]["regularizer"]].params) for r in (a, b)]
     skip = set() if all(uses) else {"METRIC"}  # the metric only enters a penalty
     diff = {k: v for k, v in setting_differences(a["config"], b["config"]).items() if k not in skip}
     sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
     diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})
-    if None not in (a.get("split_digest"), b.get("split_digest")) and a["split_digest"] != b["split_digest"]:
-        diff["training images"] = (a["split_digest"], b["split_digest"])
+    key = SPLIT_DIGEST_V2 if SPLIT_DIGEST_V2 in a and SPLIT_DIGEST_V2 in b else "split_digest"
+    if None not in (a.get(key), b.get(key)) and a[key] != b[key]:
+        diff["training images"] = (a[key], b[key])
+    files = [r["data_files"].get("md5") if isinstance(r.get("data_files"), dict) else None for r in (a, b)]
+    if all(isinstance(f, dict) for f in files) and files[0] != files[1]:  # unknown where either lacks it
+        diff["data files"] = tuple(", ".join(f"{k} {str(f.get(k))[:8]}" for k in sorted(set(files[0]) | set(files[1]))
+                                             if files[0].get(k) != files[1].get(k)) for f in files)
     return diff
 
 
@@ -134,13 +151,16 @@ def is_done(folder: Path) -> bool:
 def read_log(path: Path) -> tuple[list[dict], list[int]]:
     """The lines of a log that are an epoch's JSON object, and the numbers (from 1) of those that are not; a last line
     without its newline, still being written by a running process, is left out without counting as bad."""
-    text = Path(path).read_text(errors="replace") if Path(path).exists() else ""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:  # none yet (or not a file): no lines
+        text = ""
     rows = text.split("\n")[:-1]  # after the last newline: "" or a line being written
     lines, bad = [], []
     for i, row in enumerate(rows, 1):
         try:
             line = json.loads(row)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or an integer too long to read
             line = None
         if isinstance(line, dict) and isinstance(line.get("epoch"), int):
             lines.append(line)

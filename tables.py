@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from runs import (LEGACY_LAMBDA, LEGACY_RUN_KEYS, OUTCOMES, PROVENANCE_COMPARED, SETTINGS_FILE, ReportError,
-                  atomic_write, read_log, read_settings, read_study, run_differences, run_settings,
+                  atomic_write, read_log, read_settings, read_study, run_differences, run_name, run_settings,
                   setting_differences, status)
 from schedules import SCHEDULES
 from stats import (NO_DIFFERENCE, choose, ci95, expected_duplicate_edges, family_level, holm, judge, level_text,
@@ -44,36 +44,95 @@ BY_GROUP = ("commit", "device", "cpu", "cpu_capability")  # provenance keys coun
 
 # ------------------------------------------------------------------------------------------------ runs, groups
 def load_runs(out: Path, prefix: str = "") -> list[dict]:
-    """Every run folder under `out/runs`, with its config, log lines and outcome records (final, diverged, failed:
-    the JSON or None); `prefix` names the folder in the labels of runs paired from another results folder. A run whose
-    files cannot be read as a run's (`run_problem`) is kept with its `problem`, for "Runs not in the tables"."""
-    return [_load_run(folder, prefix) for folder in sorted((Path(out) / "runs").glob("*/"))
-            if (folder / "config.json").exists()]
+    """Every folder under `out/runs`, with its config, log lines and outcome records (final, diverged, failed:
+    the JSON or None); `prefix` names the folder in the labels of runs paired from another results folder. A folder
+    that is not a consistent run (`_load_run`: unreadable files, no config.json, a record of another run) is kept with
+    its `problem` and counted nowhere, for "Runs not in the tables"."""
+    try:
+        entries = sorted(Path(out, "runs").iterdir())
+    except OSError:  # no runs/ (or not a folder)
+        return []
+    return [_load_run(p, prefix) if p.is_dir() else dict(_blank(p, prefix), problem="a symlink that leads nowhere "
+            "(or into a loop): not a run folder") for p in entries if p.is_dir() or p.is_symlink()]
+
+
+def _blank(folder: Path, prefix: str) -> dict:
+    return dict(prefix=prefix, name=folder.name, problem=None, inconsistent=False, run=None, config={}, seed=None,
+                data_source="", log=[], skipped_lines=[], **{kind: None for kind in OUTCOMES})
+
+
+def _read_json(path: Path):
+    """(the JSON in `path` or None where there is no such file, what was wrong with it or None)."""
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:  # a directory, a permission, a loop
+        return None, f"{path.name} cannot be read ({e.strerror or type(e).__name__})"
+    except (ValueError, UnicodeDecodeError) as e:  # not JSON, or an integer too long to read
+        return None, f"{path.name} is not valid JSON ({getattr(e, 'msg', e)})"
+
+
+def _is_record(record) -> bool:
+    """Whether config.json holds a run's record: the run (regulariser, integer split, numeric lr, β and λ numeric or
+    absent), its settings and its seed."""
+    run = record.get("run") if isinstance(record, dict) else None
+    number = (int, float)
+    return (isinstance(run, dict) and isinstance(record.get("config"), dict) and "seed" in record
+            and isinstance(run.get("regularizer"), str) and type(run.get("split")) is int
+            and isinstance(run.get("lr"), number) and not isinstance(run["lr"], bool) and "beta" in run
+            and all(run.get(k) is None or isinstance(run[k], number) and not isinstance(run[k], bool)
+                    for k in ("beta", "lam")))
 
 
 def _load_run(folder: Path, prefix: str) -> dict:
-    r = dict(prefix=prefix, name=folder.name, problem=None, run=None, config={}, seed=None, data_source="",
-             log=[], skipped_lines=[], **{kind: None for kind in OUTCOMES})
-    try:
-        record = json.loads((folder / "config.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return dict(r, problem=f"config.json is not valid JSON ({getattr(e, 'msg', e)})")
-    if not (isinstance(record, dict) and isinstance(record.get("run"), dict) and isinstance(record.get("config"), dict)
-            and all(k in record["run"] for k in ("regularizer", "split", "lr", "beta")) and "seed" in record):
-        return dict(r, problem="config.json is not a run's record (run, config and seed)")
+    """A run folder as `load_runs` keeps it. Its identity is checked at every read: the folder's name must be the
+    name its config.json defines (`runs.run_name`), final.json must be the record of that run, its test accuracy the
+    one of the log's last evaluated line, and the log must hold every epoch once, in order; otherwise the run has a
+    `problem` (and `inconsistent`) and is counted nowhere."""
+    r = _blank(folder, prefix)
+    record, wrong = _read_json(folder / "config.json")
+    if record is None:
+        return dict(r, problem=wrong or "no config.json: an empty folder, a run not started yet, or its record "
+                                        "deleted (restore config.json, or move the folder away)")
+    if not _is_record(record):
+        return dict(r, problem="config.json is not a run's record (run: regularizer, split, lr, beta; config; seed)")
     if record["run"]["regularizer"] not in SCHEDULES:
         return dict(r, problem=f"config.json names an unknown regulariser {record['run']['regularizer']!r}")
     r.update(record, prefix=prefix, name=folder.name)
     r["log"], r["skipped_lines"] = read_log(folder / "log.jsonl")
     for kind in OUTCOMES:
-        f = folder / f"{kind}.json"
-        try:
-            r[kind] = json.loads(f.read_text()) if f.exists() else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return dict(r, final=None, problem=f"{kind}.json is not valid JSON ({getattr(e, 'msg', e)})")
+        r[kind], wrong = _read_json(folder / f"{kind}.json")
+        if wrong:
+            return dict(r, final=None, problem=wrong)
     if r["final"] is not None and not _is_final(r["final"]):
         return dict(r, final=None, problem="final.json is not a finished run's record (test_acc, train, test)")
-    return r
+    why = _inconsistent(r, folder.name)
+    return dict(r, final=None, problem=why, inconsistent=True) if why else r
+
+
+def _inconsistent(r: dict, folder: str) -> str | None:
+    """Why a run's files disagree about which run it is and what it scored (None where they agree)."""
+    name = run_name(r["run"], r["config"])
+    if name != folder or r["run"].get("name", name) != folder:
+        return (f"config.json defines run {r['run'].get('name', name)}, not {folder} (a copy under another name?): "
+                "not counted")
+    if r["final"] is None:
+        return None
+    final_run = r["final"].get("run")
+    if isinstance(final_run, dict) and final_run.get("name") != folder:
+        return f"final.json is the record of run {final_run.get('name')}, not of {folder}: not counted"
+    evaluated = [l for l in r["log"] if "test_acc" in l]
+    if not evaluated or evaluated[-1]["test_acc"] != r["final"]["test_acc"]:
+        return (f"final.json's test accuracy {r['final']['test_acc']} is not the log's last evaluated one "
+                f"({evaluated[-1]['test_acc'] if evaluated else 'none'}): not counted")
+    epochs, want = [l["epoch"] for l in r["log"]], r["config"].get("EPOCHS")
+    if epochs != list(range(1, (want if isinstance(want, int) else len(epochs)) + 1)):
+        gaps = sorted(set(range(1, max(epochs, default=0) + 1)) - set(epochs))
+        return (f"log.jsonl of a finished run does not hold epochs 1–{want} once each, in order"
+                + (f" (missing {', '.join(map(str, gaps[:5]))}{'…' if len(gaps) > 5 else ''})" if gaps else "")
+                + ": not counted")
+    return None
 
 
 def _is_final(final) -> bool:
@@ -83,8 +142,9 @@ def _is_final(final) -> bool:
 
 
 def run_status(r: dict) -> str:
-    """`runs.status` of a loaded run, or unreadable where its files are not a run's."""
-    return "unreadable" if r.get("problem") else status(r)
+    """`runs.status` of a loaded run; unreadable where its files are not a run's, inconsistent where they disagree
+    about which run it is or what it scored (`_inconsistent`)."""
+    return ("inconsistent" if r.get("inconsistent") else "unreadable") if r.get("problem") else status(r)
 
 
 def group_label(r: dict, many_lrs: bool) -> str:
@@ -241,7 +301,7 @@ def accuracy_table(runs: list[dict], groups: dict[str, list[dict]], cfg: dict) -
     L = [f"# {dataset}-{size}: test accuracy and neural collapse at the end of training", "",
          "Generated by `report.py` from the logs in `runs/` ("
          + ", ".join(f"{sum(run_status(r) == s for r in runs)} {s}" for s in ("finished", "diverged", "failed", "unfinished"))
-         + (f", {n} unreadable" if (n := sum(run_status(r) == "unreadable" for r in runs)) else "")
+         + "".join(f", {n} {s}" for s in ("unreadable", "inconsistent") if (n := sum(run_status(r) == s for r in runs)))
          + "). Accuracy in %, final epoch, mean ± std (ddof 1) over splits.", "",
          "| regulariser | splits | test accuracy | published | validation accuracy | train accuracy | "
          "epoch train acc. first 100 % |", "|---|---|---|---|---|---|---|"]
@@ -665,19 +725,33 @@ def _contrast_rows(spec: dict, groups: dict) -> list[tuple]:
     return rows
 
 
+def read_contrasts(path: Path) -> dict:
+    """A contrasts.json: {"note", "contrasts": [{"name", "a", "b", "metric"?}, ...]}, every field a string; one
+    ReportError naming the expected form otherwise."""
+    try:
+        spec = json.loads(Path(path).read_text())
+        if not isinstance(spec, dict) or not isinstance(spec.get("contrasts"), list) or not all(
+                isinstance(c, dict) and all(isinstance(c.get(k), str) for k in ("name", "a", "b"))
+                and isinstance(c.get("metric", ""), str) for c in spec["contrasts"]):
+            raise TypeError("each contrast needs a name, a and b, as strings")
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
+        raise ReportError(f"{path} cannot be read as contrasts ({type(e).__name__}: {e}): expected "
+                          '{"note": ..., "contrasts": [{"name", "a", "b", "metric"?}, ...]}; fix it, or move it away '
+                          "to report the folder without its contrasts") from None
+    return spec
+
+
 def contrast_family(out: Path, groups: dict):
     """OUT/contrasts.json's contrasts resolved among `groups`, as (spec, rows of `_contrast_rows`, level, Holm t,
     Holm Wilcoxon) (`family`); None where the folder names none."""
     path = Path(out) / CONTRASTS_FILE
     if not path.exists():
         return None
+    spec = read_contrasts(path)
     try:
-        spec = json.loads(path.read_text())
         rows = _contrast_rows(spec, groups)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"{path} cannot be read as contrasts ({type(e).__name__}: {e}): expected "
-                          '{"note": ..., "contrasts": [{"name", "a", "b", "metric"?}, ...]}; fix it, or move it away '
-                          "to report the folder without its contrasts") from None
+    except ValueError as e:  # an unknown metric
+        raise ReportError(f"{path}: {e}") from None
     return (spec, rows, *family([r[3] for r in rows], m=len(rows)))  # the family named in advance, run or not
 
 
@@ -1101,7 +1175,7 @@ def _preregistered_in(folder: Path, groups_of) -> dict:
     path = Path(folder) / CONTRASTS_FILE
     if not path.exists():
         return {}
-    names = {c[k].rpartition(": ")[0] for c in json.loads(path.read_text()).get("contrasts", []) for k in "ab"} - {""}
+    names = {c[k].rpartition(": ")[0] for c in read_contrasts(path)["contrasts"] for k in "ab"} - {""}
     groups = {label.rpartition(": ")[2]: rs for label, rs in groups_of(folder).items()}
     for name in names:
         groups.update(groups_of(Path(folder).parent / name))

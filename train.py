@@ -33,8 +33,8 @@ import data
 from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
 from models import make_model, make_optimizer
 from regularizers import TopologicalLoss, make_loss, vr0_death_times
-from runs import (PROVENANCE_COMPARED, atomic_write, defining_settings, first_fit_epoch, is_done, locked, read_log,
-                  run_settings, setting_differences)
+from runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, first_fit_epoch, is_done,
+                  locked, read_log, run_settings, setting_differences)
 from schedules import Schedule, make_schedule
 
 HERE = Path(__file__).resolve().parent
@@ -350,12 +350,12 @@ def first_sentence(text: str) -> str:
 
 def _check_record(ck: dict, path: Path, record: dict | None) -> None:
     """Refuse a checkpoint of another run (copied in from another folder, say): its record must equal the folder's
-    config.json by `config_differences`, the resume check. One written before checkpoints held a record passes,
-    with a line that says so."""
+    config.json by `config_differences`, the resume check. One without a record (written before checkpoints held
+    one) cannot be checked, so it is refused too: no committed run depends on a checkpoint."""
     if "record" not in ck or ck["record"] == "null":
-        tqdm.write(f"{path}: written before checkpoints held their run's record, so it is resumed without checking "
-                   "that it belongs to this run")
-        return
+        raise RunError(f"{path} holds no record of its run (it was written before checkpoints held one), so nothing "
+                       f"shows that it belongs to {path.parent.name}: move ckpt.pt away (or delete it) and run the "
+                       "same command again to train this run from the start")
     if record is None:
         return
     try:
@@ -406,7 +406,8 @@ def _whole_lines(prefix: bytes) -> bool:
 
 
 def split_digest(train: data.TrainSubset) -> str:
-    """A fingerprint of a run's training images and labels (as the run sees them, normalised)."""
+    """A fingerprint of a run's training images and labels as the run sees them, normalised: floats whose last bit
+    can change with the thread count, so only runs recorded before `SPLIT_DIGEST_V2` are checked by it."""
     h = hashlib.sha256(train.y.cpu().numpy().tobytes())
     h.update(train.x.cpu().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -420,8 +421,11 @@ def config_differences(old: dict, new: dict) -> dict:
     diff.update({k: (was[k], now[k]) for k in was if was[k] != now[k]})
     if old["run"]["regularizer"] != new["run"]["regularizer"]:
         diff["regularizer"] = (old["run"]["regularizer"], new["run"]["regularizer"])
-    if old.get("split_digest", new["split_digest"]) != new["split_digest"]:
-        diff["training images"] = (old["split_digest"], new["split_digest"])
+    if old["run"].get("name", new["run"].get("name")) != new["run"].get("name"):  # a record of another run
+        diff["run"] = (old["run"]["name"], new["run"].get("name"))
+    key = SPLIT_DIGEST_V2 if SPLIT_DIGEST_V2 in old else "split_digest"  # records before v2 keep today's check
+    if old.get(key, new[key]) != new[key]:
+        diff["training images"] = (old[key], new[key])
     files = [rec.get("data_files", {}).get("md5") if isinstance(rec.get("data_files"), dict) else None
              for rec in (old, new)]
     if all(files) and files[0] != files[1]:  # recorded since runs hold their data files' MD5; test sets too
@@ -556,7 +560,10 @@ def _train_and_record(cfg: dict, d: dict, r: dict, folder: Path, device: torch.d
         stale.unlink()
     try:
         train, held, source = data.device_subset(d, cfg["DATASET"], cfg["TRAIN_SIZE"], r["split"], cfg["SEED"], device)
+        idx, _ = data.get_split(cfg["DATASET"], cfg["TRAIN_SIZE"], r["split"], d["y_train"], seed=cfg["SEED"],
+                                exclude=d["val"])
         record = dict(run=r, config=defining_settings(cfg), data_source=source, split_digest=split_digest(train),
+                      **{SPLIT_DIGEST_V2: data.images_digest(d["x_train"][idx], d["y_train"][idx])},
                       seed=data.run_seed(cfg["SEED"], r["split"]), data_files=d.get("data_files", "not recorded"))
         check_run_config(folder, record)
         if "seeded" in source:

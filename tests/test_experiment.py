@@ -129,11 +129,29 @@ def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(
                                       ("--REGULARIZERS=vanilla,topo", "topo"), ("--DATASET=CIFAR", "supported"),
                                       ("--GROUPS_PER_BATCH=500", "GROUPS_PER_BATCH"), ("--SLIDING_BETA0S=-1", "SLIDING_BETA0S"),
                                       ("--EPOCHS=ten", "EPOCHS"), ("--METRIC=l3", "METRIC"),
-                                      ("--SPLITS=0-2,1", "twice"), ("--MODEL=ResNet", "MODEL")])
+                                      ("--SPLITS=0-2,1", "twice"), ("--MODEL=ResNet", "MODEL"),
+                                      ("--MOMENTUM=-5", "MOMENTUM=-5.0 must be in [0, 1)"),
+                                      ("--WEIGHT_DECAY=-1", "WEIGHT_DECAY=-1.0 must be >= 0"),
+                                      ("--CROP_PADDING=-3", "CROP_PADDING=-3 must be >= 0"),
+                                      ("--SLIDING_BETA0S=1e400", "--SLIDING_BETA0S='1e400': not a finite number"),
+                                      ("--LRS=1e400", "--LRS='1e400': not a finite number"),
+                                      ("--LRS=inf", "--LRS='inf': expected float")])
 def test_a_bad_constant_fails_before_training(arg, msg, tmp_path, capsys):
-    assert experiment.main(constants(mnist_top), [f"--OUT_DIR={tmp_path}", arg]) == 2
-    assert msg in capsys.readouterr().err
+    assert experiment.main(constants(mnist_top), [f"--OUT_DIR={tmp_path}", arg, "--AUGMENT=True"]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and err.startswith("error: ") and "Traceback" not in err   # one message
     assert not any(tmp_path.iterdir())                                   # nothing trained, nothing written
+
+
+def test_an_infinite_constant_in_the_script_itself_is_refused(tmp_path, capsys):
+    assert experiment.main({**constants(mnist_top), "WEIGHT_DECAY": float("inf")}, [f"--OUT_DIR={tmp_path}"]) == 2
+    assert "WEIGHT_DECAY: not a finite number" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: DEVICE=cuda is valid here")
+def test_device_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    assert experiment.main(constants(mnist_top), [f"--OUT_DIR={tmp_path}", "--DEVICE=cuda"]) == 2
+    assert "sees no CUDA device; use DEVICE=cpu" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
 def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_path, capsys):

@@ -17,11 +17,10 @@ METRICS = dict(nc1=0.1, etf_distance_means=0.2, etf_distance_classifiers=0.3, nc
 
 def fake_run(out: Path, regularizer: str, beta: float, split: int, test_acc: float | None) -> None:
     """A run folder as experiment.py writes it; test_acc None = still running (no final.json)."""
-    name = f"{regularizer}_beta{beta:g}_lr0.1_split{split:02d}"
-    folder = out / "runs" / name
+    run = dict(regularizer=regularizer, beta=beta, lr=0.1, split=split)
+    folder = out / "runs" / runs.run_name(run, {})                 # the name experiment.py gives it
     folder.mkdir(parents=True)
-    cfg = dict(run=dict(regularizer=regularizer, beta=beta, lr=0.1, split=split), seed=split, data_source="test",
-               config=dict(DATASET="MNIST", TRAIN_SIZE=250))
+    cfg = dict(run=run, seed=split, data_source="test", config=dict(DATASET="MNIST", TRAIN_SIZE=250))
     (folder / "config.json").write_text(json.dumps(cfg))
     line = dict(epoch=1, train_acc=1.0, test_acc=test_acc or 0.5, train=METRICS, test=METRICS,
                 death_mean=[0.5] * 10, death_max=[1.0] * 10)
@@ -108,28 +107,30 @@ def test_runs_with_other_settings_or_other_splits_are_flagged(tmp_path):
     report.write_report(tmp_path)
     text = (tmp_path / "table.md").read_text()
     assert "The rows cover different splits" in text and "Warning" not in text
-    cfg_path = tmp_path / "runs" / "vanilla_beta0_lr0.1_split00" / "config.json"
+    cfg_path = tmp_path / "runs" / "vanilla_lr0.1_split00" / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["config"]["EPOCHS"] = 20
+    cfg["config"]["EPOCHS"] = 1                                       # the others do not record it
     cfg_path.write_text(json.dumps(cfg))
     report.write_report(tmp_path)
     assert "**Warning: these runs differ in EPOCHS**" in (tmp_path / "table.md").read_text()
 
 
 def labelled_run(out: Path, name: str, regularizer: str, split: int, test_acc: float, seed: int = 0, val_acc=None,
-                 **settings) -> None:
-    """A finished run as experiment.py now writes it (run-level λ, config with every run-defining setting)."""
-    folder = out / "runs" / name
-    folder.mkdir(parents=True)
+                 **settings) -> Path:
+    """A finished run as experiment.py now writes it (run-level λ, config with every run-defining setting), in the
+    folder its settings name (`runs.run_name`; `name` is what a reader of the test calls it)."""
     run = dict(regularizer=regularizer, split=split, lr=0.1, beta=settings.pop("beta", None),
                lam=settings.pop("lam", None))
     config = {**dict(DATASET="MNIST", TRAIN_SIZE=250, METRIC="l1", WEIGHT_DECAY=1e-3, NESTEROV=False), **settings}
+    folder = out / "runs" / runs.run_name(run, config)
+    folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(dict(run=run, config=config, seed=seed, data_source="test")))
     line = dict(epoch=1, train_acc=1.0, test_acc=test_acc, train=METRICS, test=METRICS, death_mean=[0.5] * 10,
                 death_max=[1.0] * 10, **({} if val_acc is None else dict(val_acc=val_acc)))
     (folder / "log.jsonl").write_text(json.dumps(line) + "\n")
     (folder / "final.json").write_text(json.dumps(dict(test_acc=test_acc, train_acc=1.0, tpt_epoch=1, train=METRICS,
                                                        test=METRICS, commit="abc")))
+    return folder
 
 
 def test_runs_with_an_etf_classifier_are_labelled_so_and_have_no_published_number(tmp_path):
@@ -375,6 +376,7 @@ def test_without_pair_with_a_folder_is_paired_with_the_folders_its_study_json_na
                                        (["--SUMMARY=none.json"], "--SUMMARY: no such file none.json")])
 def test_the_command_line_refuses_arguments_of_neither_form_with_its_message(tmp_path, monkeypatch, argv, msg):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
     with pytest.raises(SystemExit, match=msg.replace("[", r"\[")):
         report.parse_args(argv)
 
@@ -382,6 +384,7 @@ def test_the_command_line_refuses_arguments_of_neither_form_with_its_message(tmp
 def test_the_command_line_takes_a_folder_with_folders_to_pair_or_summaries(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m" / "runs").mkdir(parents=True)
+    (tmp_path / "r").mkdir()
     (tmp_path / "s.json").write_text("{}")
     assert report.parse_args(["r", "--PAIR_WITH=m,", "--PAIR_WITH=m"]) == dict(summaries=[], out=Path("r"),
                                                                                  pair_with=["m", "m"])
@@ -472,10 +475,10 @@ def test_a_run_of_a_paired_folder_that_is_not_in_the_tables_is_named_with_its_st
 def test_a_contrast_counts_the_pairs_left_out_for_a_missing_value_and_names_an_ambiguous_side(tmp_path):
     for split in range(4):
         for reg, acc in (("sliding", 0.95), ("vanilla", 0.94)):
-            name = f"{reg}_lr0.1_split{split:02d}"
-            labelled_run(tmp_path, name, reg, split, acc, beta=1.1 if reg == "sliding" else None)
+            folder = labelled_run(tmp_path, f"{reg}_lr0.1_split{split:02d}", reg, split, acc,
+                                  beta=1.1 if reg == "sliding" else None)
             if reg == "sliding" and split == 3:                         # every class mean equal: no ETF distance
-                patch_final(tmp_path / "runs" / name, train=dict(METRICS, etf_distance_means=None))
+                patch_final(folder, train=dict(METRICS, etf_distance_means=None))
         labelled_run(tmp_path, f"floor_beta{0.5 + split % 2}_split{split:02d}", "floor", split, 0.9, beta=0.5 + split % 2)
     (tmp_path / "contrasts.json").write_text(json.dumps(dict(note="n", contrasts=[
         dict(name="dist", a="sliding", b="vanilla", metric="train:etf_distance_means"),
@@ -644,7 +647,7 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
                  TRAIN_SIZE=500)
     (tmp_path / "mnist-500" / "runs" / "sliding_beta1.1_lr0.1_split00" / "final.json").unlink()
     labelled_run(tmp_path / "mnist-1000", "sliding_beta1.1_lr0.1_split00", "sliding", 0, 0.97, beta=1.1, lam=0.1,
-                 TRAIN_SIZE=1000, EPOCHS=100, SAMPLES_PER_GROUP=16)
+                 TRAIN_SIZE=1000, EPOCHS=1, SAMPLES_PER_GROUP=16)
     labelled_run(tmp_path / "mnist-1000", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.5, beta=2, lam=0.1,
                  TRAIN_SIZE=1000)  # another group, just started: "sliding" still names the finished one
     (tmp_path / "mnist-1000" / "runs" / "sliding_beta2_lr0.1_split00" / "final.json").unlink()
@@ -676,7 +679,7 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     assert "| 2000 |" not in text and "without a finished run yet: 2000." in text
     differs = "- 250, sliding − vanilla: WEIGHT_DECAY 0.01→0.001"  # a pair that differs in more than the regulariser
     assert differs in text and "- 100, sliding" not in text
-    between = "- sliding: EPOCHS (missing)→100 at 1000; SAMPLES_PER_GROUP (missing)→16 at 1000; WEIGHT_DECAY 0.001→0.01 at 250"
+    between = "- sliding: EPOCHS (missing)→1 at 1000; SAMPLES_PER_GROUP (missing)→16 at 1000; WEIGHT_DECAY 0.001→0.01 at 250"
     assert between in text  # settings in which one curve's runs differ between sizes
     assert "- 100: commit abc;" in text
     assert "validation accuracy is not shown" in text.lower()

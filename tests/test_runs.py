@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from runs import (LEGACY_LAMBDA, STUDY_FILE, atomic_write, folder_status, is_done, plan_runs, read_log, read_study,
-                  run_differences, run_settings, setting_differences, status)
+                  run_differences, run_name, run_settings, setting_differences, status)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,6 +73,34 @@ def test_runs_on_other_training_images_differ_in_them_where_both_record_the_dige
     a, b, old = (dict(record("vanilla"), split_digest=d) for d in ("aa", "bb", None))
     assert run_differences(a, b) == {"training images": ("aa", "bb")}
     assert run_differences(a, dict(a)) == {} and run_differences(a, old) == {}  # older runs recorded no digest
+
+
+def test_the_uint8_digest_decides_where_both_runs_hold_it_and_the_float_digest_only_where_not():
+    a = dict(record("vanilla"), split_digest="f1", split_digest_v2="u1")
+    threads = dict(a, split_digest="f2")                       # another thread count: the floats' last bit moved
+    assert run_differences(a, threads) == {}
+    assert run_differences(a, dict(threads, split_digest_v2="u2")) == {"training images": ("u1", "u2")}
+    older = {k: v for k, v in a.items() if k != "split_digest_v2"}   # recorded before v2: the float digest decides
+    assert run_differences(older, threads) == {"training images": ("f1", "f2")}
+
+
+MD5 = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb", "t10k-labels-idx1-ubyte": "27ae3e4e09519cfb"}
+
+
+def test_runs_on_other_data_files_differ_in_them_where_both_record_their_md5():
+    a = dict(record("vanilla"), data_files=dict(md5=MD5, verified=True))
+    changed = dict(a, data_files=dict(md5=dict(MD5, **{"t10k-labels-idx1-ubyte": "0123456789abcdef"}), verified=False))
+    assert run_differences(a, changed) == {"data files": ("t10k-labels-idx1-ubyte 27ae3e4e",
+                                                          "t10k-labels-idx1-ubyte 01234567")}
+    assert run_differences(a, dict(a, data_files="not recorded")) == {}     # unknown, not different
+    assert run_differences(a, {k: v for k, v in a.items() if k != "data_files"}) == {}
+
+
+def test_run_name_is_the_name_plan_runs_gives():
+    for r in plan_runs({**STUDY, "REGULARIZERS": ["vanilla", "hofer", "sliding", "ramp"], "LAMBDAS": [0.03, 0.1],
+                        "ETF_CLASSIFIER": True}):
+        assert run_name(r, {"ETF_CLASSIFIER": True}) == r["name"]
+    assert run_name(dict(regularizer="vanilla", split=3, lr=0.1, beta=1.1), {}) == "vanilla_lr0.1_split03"  # unused β
 
 
 def test_plan_reproduces_every_committed_run_name():
