@@ -205,6 +205,10 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         except ReportError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except OSError as e:  # a read-only folder, a full disk: the runs' files are untouched
+            print(f"error: cannot write the report in {out} ({e.strerror or type(e).__name__}: {e.filename}); make "
+                  "it writable or free space, then run the same command again", file=sys.stderr)
+            return 2
         return 0
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
     train.configure_torch(cfg, device)

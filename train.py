@@ -401,7 +401,7 @@ def _whole_lines(prefix: bytes) -> bool:
         return False
     try:
         return all(isinstance(json.loads(l), dict) for l in prefix.decode().splitlines())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError):  # not JSON, or an integer too long to read
         return False
 
 

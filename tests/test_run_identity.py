@@ -166,3 +166,16 @@ def test_pair_with_naming_the_folder_itself_is_refused_and_a_study_naming_it_add
     alone, _ = table(folder)
     (folder / "study.json").write_text(json.dumps(dict(script_defaults={}, pair_with=[str(folder)])))
     assert table(folder)[0] == alone                                   # same family, same Holm p
+
+
+def test_report_only_on_a_read_only_folder_is_one_message(folder, monkeypatch, capsys):
+    import experiment
+    import mnist_top
+    from tests.test_experiment import constants
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(folder / "table.md"))
+    monkeypatch.setattr(report, "write_report", refuse)
+    assert experiment.main(constants(mnist_top), [f"--OUT_DIR={folder}", "--REPORT_ONLY=True"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the report in {folder} (Permission denied") and "Traceback" not in err
