@@ -139,24 +139,31 @@ def check_settings(out: Path, cfg: dict) -> None:
     """
     out.mkdir(parents=True, exist_ok=True)
     home = settings_home(out)
-    defining = defining_settings(cfg)
     with locked(home / ".settings.lock"):
-        path = home / SETTINGS_FILE
-        if path.exists():
-            diff = setting_differences(_read_json(path, "the folder's run-defining settings"), defining)
-            if diff:
-                shared = f" (its runs/ is {home / 'runs'})" if home != out.resolve() else ""
-                raise ConfigError(f"{out}{shared} holds runs with other settings {diff} (theirs, yours; {path}): run "
-                                  f"with those, or choose another OUT_DIR (for a first look: "
-                                  f"--OUT_DIR=results/first-look)")
-            return
-        for old in sorted((home / "runs").glob("*/config.json")):
-            config = _read_json(old, "a run's settings")
-            diff = setting_differences(config.get("config", {}) if isinstance(config, dict) else {}, defining)
-            if diff:
-                raise ConfigError(f"{old.parent} was trained with other settings {diff} (old, new); choose another "
-                                  f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or move that folder away")
-        atomic_write(path, json.dumps(defining, indent=1))
+        if not compare_settings(out, cfg):
+            atomic_write(home / SETTINGS_FILE, json.dumps(defining_settings(cfg), indent=1))
+
+
+def compare_settings(out: Path, cfg: dict) -> bool:
+    """One ConfigError where OUT_DIR's runs were trained with other run-defining settings than `cfg`'s: those of its
+    settings.json, else of each run's config.json (a folder made before settings.json existed). Returns whether
+    there is a settings.json; writes nothing."""
+    home, defining = settings_home(out), defining_settings(cfg)
+    path = home / SETTINGS_FILE
+    if path.exists():
+        diff = setting_differences(_read_json(path, "the folder's run-defining settings"), defining)
+        if diff:
+            shared = f" (its runs/ is {home / 'runs'})" if home != out.resolve() else ""
+            raise ConfigError(f"{out}{shared} holds runs with other settings {diff} (theirs, yours; {path}): run "
+                              f"with those, or choose another OUT_DIR (for a first look: --OUT_DIR=results/first-look)")
+        return True
+    for old in sorted((home / "runs").glob("*/config.json")):
+        config = _read_json(old, "a run's settings")
+        diff = setting_differences(config.get("config", {}) if isinstance(config, dict) else {}, defining)
+        if diff:
+            raise ConfigError(f"{old.parent} was trained with other settings {diff} (old, new); choose another "
+                              f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or move that folder away")
+    return False
 
 
 def execute_local(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.device, meta: dict) -> list[str]:
@@ -208,6 +215,17 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         except OSError as e:  # a read-only folder, a full disk: the runs' files are untouched
             print(f"error: cannot write the report in {out} ({e.strerror or type(e).__name__}: {e.filename}); make "
                   "it writable or free space, then run the same command again", file=sys.stderr)
+            return 2
+        return 0
+    planned = plan_runs(cfg)
+    if out.is_dir() and all(is_done(out / "runs" / r["name"]) for r in planned):
+        try:  # nothing to train: no data needed, nothing written but the report
+            compare_settings(out, cfg)
+            print(f"{cfg['DATASET']}-{cfg['TRAIN_SIZE']}: all {len(planned)} runs in {out} are finished; "
+                  "rewriting the report only")
+            print(report.write_report(out, cfg["PAIR_WITH"]))
+        except (ConfigError, ReportError, OSError) as e:  # OSError: a folder the report cannot write in
+            print(f"error: {e}", file=sys.stderr)
             return 2
         return 0
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()

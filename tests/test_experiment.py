@@ -43,6 +43,7 @@ def interrupted(argv, monkeypatch, after_evaluations=4):
     monkeypatch.setattr(train, "evaluate", real)
 
 
+@pytest.mark.slow
 def test_a_run_at_train_size_100_trains_on_the_shipped_split(mnist_root, tmp_path):
     """The size curve's runs use Hofer et al.'s split of that size: the run's training images are the file's."""
     import data
@@ -56,6 +57,7 @@ def test_a_run_at_train_size_100_trains_on_the_shipped_split(mnist_root, tmp_pat
     assert config["split_digest"] == train.split_digest(data.TrainSubset.build(x[idx], y[idx], 10, "cpu"))
 
 
+@pytest.mark.slow
 def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_path):
     out = tmp_path / "out"
     # one thread: a second OpenMP thread spin-waits, and on a busy machine made this run time out (> 300 s)
@@ -90,6 +92,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
     assert r.returncode == 0 and "3 already finished" in r.stdout
 
 
+@pytest.mark.slow
 def test_svhn_script_end_to_end_on_generated_mat_files(svhn_root, tmp_path):
     out = tmp_path / "out"
     argv = [f"--DATA_ROOT={svhn_root}", f"--OUT_DIR={out}", "--TRAIN_SIZE=40", "--EPOCHS=1", "--SPLITS=0", "--DEVICE=cpu",
@@ -104,6 +107,7 @@ def test_svhn_script_end_to_end_on_generated_mat_files(svhn_root, tmp_path):
     assert "| sliding β0=1 | 1 (0)" in (out / "table.md").read_text()
 
 
+@pytest.mark.slow
 def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(kmnist_root, tmp_path, monkeypatch):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", "--REGULARIZERS=sliding", "--EVAL_EPOCHS=4"]
     assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
@@ -154,6 +158,7 @@ def test_device_cuda_without_a_gpu_says_so(tmp_path, capsys):
     assert "sees no CUDA device; use DEVICE=cpu" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_path, capsys):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
     assert experiment.main(constants(mnist_top), argv) == 0
@@ -164,6 +169,7 @@ def test_changed_settings_are_not_mixed_into_an_existing_run(kmnist_root, tmp_pa
     assert "EPOCHS" in capsys.readouterr().err and not (tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step, said", [  # one run of 1 epoch × 120 // 4 = 30 steps, × 1.3 for evaluation
     (1e-3, "about 1 ms per training step, so about 0.0 min per run and 0 min for the 1 unfinished runs.\n"),
     (100.0, "so about 65.0 min per run and 1.1 h for the 1 unfinished runs. For a first look: --EPOCHS=20")])
@@ -175,6 +181,7 @@ def test_the_cpu_estimate_reads_in_minutes_below_an_hour_and_suggests_a_first_lo
     assert said in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_log_without_a_checkpoint_is_kept_and_the_run_starts_again(kmnist_root, tmp_path):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla"]
     assert experiment.main(constants(mnist_top), argv) == 0
@@ -194,6 +201,7 @@ def test_missing_data_is_reported_before_training(tmp_path, capsys):
     assert "MNIST" in err and "train-images-idx3-ubyte" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, tmp_path, capsys):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla,hofer",
                    "--HOFER_BETAS=0", "--LAMBDAS=1e30"]
@@ -241,6 +249,7 @@ def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
     assert "figures: accuracy.png" in report.write_report(tmp_path)
 
 
+@pytest.mark.slow
 def test_data_root_on_the_command_line_beats_the_environment(kmnist_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATA_ROOT", str(tmp_path / "empty"))
     argv = TINY + [f"--OUT_DIR={tmp_path / 'out'}", "--REGULARIZERS=vanilla", "--EPOCHS=1", "--DOWNLOAD=false"]
@@ -262,6 +271,7 @@ def test_a_model_that_does_not_fit_the_images_fails_before_training(svhn_root, t
     assert "does not fit SVHN" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_tiny_run_of_each_ablation_logs_its_schedule_and_penalty(kmnist_root, tmp_path):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=sliding_fixed_beta,ramp,center",
                    "--LAMBDAS=0.2", "--EVAL_EPOCHS=4"]
@@ -277,6 +287,7 @@ def test_a_tiny_run_of_each_ablation_logs_its_schedule_and_penalty(kmnist_root, 
     assert runs["center_lam0.2_lr0.1_split00"][0]["top"] != runs["ramp_lam0.2_lr0.1_split00"][0]["top"]
 
 
+@pytest.mark.slow
 def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, tmp_path):
     cfg = {**constants(mnist_top), "NESTEROV": True, "METRIC": "l2"}
     run = dict(name="hofer_beta0.5_lr0.1_split00", regularizer="hofer", split=0, lr=0.1, beta=0.5, lam=0.1)
@@ -291,6 +302,7 @@ def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, t
     assert json.loads((tmp_path / "settings.json").read_text())["METRIC"] == "l2"
 
 
+@pytest.mark.slow
 def test_a_tiny_run_of_each_mechanism_arm_logs_its_schedule_and_penalty(kmnist_root, tmp_path):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=floor,ceiling,center_radius",
                    "--LAMBDAS=0.2", "--SLIDING_BETA0S=0.5", "--EVAL_EPOCHS=4"]
@@ -307,6 +319,7 @@ def test_a_tiny_run_of_each_mechanism_arm_logs_its_schedule_and_penalty(kmnist_r
     assert len(set(tops.values())) == 3  # three penalties on the same batches and initialisation
 
 
+@pytest.mark.slow
 def test_etf_classifier_keeps_the_backbone_and_batches_and_logs_its_scale(kmnist_root, tmp_path):
     run = dict(name="vanilla_lr0.1_split00", regularizer="vanilla", split=0, lr=0.1, beta=None, lam=None)
     plain = train.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu"))
@@ -329,6 +342,7 @@ def test_etf_classifier_keeps_the_backbone_and_batches_and_logs_its_scale(kmnist
     assert json.loads((tmp_path / "settings.json").read_text())["ETF_CLASSIFIER"] is True
 
 
+@pytest.mark.slow
 def test_a_folder_written_before_the_etf_constant_accepts_new_runs(kmnist_root, tmp_path):
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
     assert experiment.main(constants(mnist_top), argv) == 0
@@ -351,3 +365,19 @@ def test_study_file_keeps_the_first_defaults_and_every_folder_paired_with(tmp_pa
     assert study["pair_with"] == [a.resolve().as_posix(), b.resolve().as_posix()]
     experiment.write_study(tmp_path, consts, dict(PAIR_WITH=["results/mnist-250"]))  # inside the repository: relative
     assert json.loads((tmp_path / "study.json").read_text())["pair_with"][-1] == "results/mnist-250"
+
+
+@pytest.mark.slow
+def test_with_every_planned_run_finished_the_command_needs_no_data_and_writes_only_the_report(kmnist_root, tmp_path,
+                                                                                             capsys):
+    argv = TINY + [f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla", "--EPOCHS=1"]
+    assert experiment.main(constants(mnist_top), argv + [f"--DATA_ROOT={kmnist_root}"]) == 0
+    (tmp_path / "settings.json").unlink()                                # as in a folder committed before it existed
+    (tmp_path / "table.md").unlink()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.suffix != ".png")
+    assert experiment.main(constants(mnist_top), argv + [f"--DATA_ROOT={tmp_path / 'no-data'}"]) == 0
+    assert "are finished; rewriting the report only" in capsys.readouterr().out
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.suffix != ".png")
+    assert after == sorted(before + [Path("table.md")]) and not (tmp_path / "no-data").exists()
+    assert experiment.main(constants(mnist_top), argv + ["--WEIGHT_DECAY=0.01"]) == 2   # other settings: refused
+    assert "trained with other settings {'WEIGHT_DECAY': (0.001, 0.01)}" in capsys.readouterr().err

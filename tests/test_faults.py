@@ -64,6 +64,7 @@ def test_genuine_mnist_passes_and_a_changed_file_is_one_message_naming_it(mnist_
     data.load_dataset("MNIST", mnist_copy, train=True, download=False)   # the training set is still genuine
 
 
+@pytest.mark.slow
 def test_a_run_records_its_data_files_and_verify_data_is_not_run_defining(kmnist_root, tmp_path):
     argv = argv_for(kmnist_root, tmp_path, "--EPOCHS=1")
     assert experiment.main(constants(mnist_top), argv) == 0
@@ -115,6 +116,7 @@ def _foreign_checkpoint(root, tmp_path, monkeypatch, other: list[str], mine: lis
     return dst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("other, mine, named", [
     (["--EPOCHS=3"], ["--EPOCHS=6"], "'EPOCHS': (3, 6)"),
     (["--REGULARIZERS=sliding", "--EPOCHS=6"], ["--EPOCHS=6"], "'regularizer': ('sliding', 'vanilla')")])
@@ -129,6 +131,7 @@ def test_a_checkpoint_of_another_run_is_refused(reference, tmp_path, monkeypatch
     assert not (ckpt.parent / "final.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("record", ["missing", "null"])
 def test_a_checkpoint_without_a_record_is_refused_with_how_to_start_afresh(reference, tmp_path, monkeypatch, record):
     """Such a checkpoint (an older format, or a hofer run's copied into a vanilla run's folder) cannot show whose it
@@ -153,6 +156,7 @@ def test_a_checkpoint_without_a_record_is_refused_with_how_to_start_afresh(refer
     assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
 
 
+@pytest.mark.slow
 def test_a_run_resumed_on_another_machine_says_so_and_final_json_and_the_report_keep_both_segments(
         reference, tmp_path, monkeypatch, capsys):
     """Resuming on other CPU kernels (or code) gives numbers that a run trained in one go would not: the resume
@@ -181,6 +185,7 @@ def test_a_run_resumed_on_another_machine_says_so_and_final_json_and_the_report_
            f"final.json lists the segments): {RUN}" in table
 
 
+@pytest.mark.slow
 def test_a_run_trained_in_one_go_has_one_segment_and_an_old_checkpoint_one_of_unknown_provenance(
         reference, tmp_path, monkeypatch, capsys):
     root, expected = reference
@@ -202,6 +207,7 @@ def test_a_run_trained_in_one_go_has_one_segment_and_an_old_checkpoint_one_of_un
     assert segments[0] == dict(first_epoch=1, last_epoch=2) and segments[1]["first_epoch"] == 3
 
 
+@pytest.mark.slow
 def test_a_planted_checkpoint_without_a_log_says_so_in_one_clean_sentence(reference, tmp_path):
     root, _ = reference
     run = tmp_path / "runs" / RUN
@@ -216,6 +222,7 @@ def test_a_planted_checkpoint_without_a_log_says_so_in_one_clean_sentence(refere
     assert quoted == "Weights only load failed"                           # a whole sentence, not cut at 200 chars
 
 
+@pytest.mark.slow
 def test_two_folders_sharing_one_runs_folder_cannot_mix_settings(reference, tmp_path, capsys):
     root, _ = reference
     a, b = tmp_path / "a", tmp_path / "b"
@@ -229,6 +236,7 @@ def test_two_folders_sharing_one_runs_folder_cannot_mix_settings(reference, tmp_
 
 
 # ------------------------------------------------------------------------------------------ settings and folders
+@pytest.mark.slow
 def test_a_garbage_settings_json_is_one_message_naming_it(reference, tmp_path, capsys):
     root, _ = reference
     tmp_path.mkdir(exist_ok=True)
@@ -239,6 +247,7 @@ def test_a_garbage_settings_json_is_one_message_naming_it(reference, tmp_path, c
     assert (tmp_path / "settings.json").read_text() == "\x00garbage"
 
 
+@pytest.mark.slow
 def test_a_read_only_out_dir_is_one_message_naming_it(reference, tmp_path, monkeypatch, capsys):
     root, _ = reference
 
@@ -269,6 +278,7 @@ def _failing_writes(monkeypatch, inside: Path, err: int, after: int = 0):
     monkeypatch.setattr(train, "atomic_write", write)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("err, after", [(errno.ENOSPC, 2), (errno.EACCES, 0)])
 def test_a_full_disk_or_read_only_run_folder_stops_that_run_only_and_it_resumes_identically(
         reference, tmp_path, monkeypatch, capsys, err, after):
@@ -287,6 +297,7 @@ def test_a_full_disk_or_read_only_run_folder_stops_that_run_only_and_it_resumes_
 
 
 # ------------------------------------------------------------------------------------------ the report
+@pytest.mark.slow
 def test_the_report_survives_any_file_and_names_each_broken_run(reference, tmp_path):
     root, _ = reference
     main, other = tmp_path / "main", tmp_path / "other"
@@ -333,6 +344,7 @@ def test_a_damaged_svhn_file_is_one_data_error(svhn_root):
         data.load_dataset("SVHN", svhn_root, train=False, download=False, verify=False)
 
 
+@pytest.mark.slow
 def test_a_temporary_file_left_by_a_killed_process_is_removed_when_the_run_starts(reference, tmp_path):
     root, _ = reference
     folder = tmp_path / "runs" / RUN

@@ -42,6 +42,7 @@ class Planted:
         return Path.write_text, (Path(self.marker), "code ran")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["planted", "truncated", "random", "empty"])
 def test_an_unreadable_or_planted_checkpoint_is_refused_with_one_message(reference, tmp_path, monkeypatch, content):
     root, _ = reference
@@ -70,6 +71,7 @@ def test_an_unreadable_or_planted_checkpoint_is_refused_with_one_message(referen
     assert "| vanilla_lr0.1_split00 | failed |" in (tmp_path / "out" / "table.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit", ["insert a line", "change a line", "cut a line"])
 def test_a_log_changed_before_its_checkpoint_is_kept_beside_and_rebuilt(reference, tmp_path, monkeypatch, edit):
     root, expected = reference
@@ -87,6 +89,7 @@ def test_a_log_changed_before_its_checkpoint_is_kept_beside_and_rebuilt(referenc
     assert len(kept) == 1 and kept[0].read_text() == "".join(changed)      # and the odd log is not lost
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_before_the_log_was_kept_in_it_still_resumes(reference, tmp_path, monkeypatch):
     root, expected = reference
     argv = argv_for(root, tmp_path)
@@ -121,6 +124,7 @@ def _start_together(barrier, root, out, epochs, err):
     os._exit(code)
 
 
+@pytest.mark.slow
 def test_two_processes_with_other_settings_started_together_leave_a_consistent_folder(reference, tmp_path):
     root, _ = reference
     ctx = multiprocessing.get_context("spawn")
@@ -144,6 +148,7 @@ def test_two_processes_with_other_settings_started_together_leave_a_consistent_f
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out", f"--EPOCHS={loser}")) == 2
 
 
+@pytest.mark.slow
 def test_a_folder_from_before_settings_json_gets_one_from_its_runs(reference, tmp_path, capsys):
     root, _ = reference
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
@@ -154,6 +159,7 @@ def test_a_folder_from_before_settings_json_gets_one_from_its_runs(reference, tm
     assert json.loads((tmp_path / "settings.json").read_text())["EPOCHS"] == 1
 
 
+@pytest.mark.slow
 def test_a_run_refuses_to_resume_with_other_settings_than_its_config(reference, tmp_path, capsys):
     root, _ = reference
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
