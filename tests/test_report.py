@@ -30,13 +30,30 @@ def fake_run(out: Path, regularizer: str, beta: float, split: int, test_acc: flo
                                                            train=METRICS, test=METRICS, commit="abc")))
 
 
+@pytest.fixture
+def drawn(monkeypatch) -> dict:
+    """{file name: [(line label, x, y) of every line of every axis]} of the figures a test writes: what they show."""
+    shown, save = {}, figures._save
+
+    def recording(fig, path):
+        lines = []
+        for ax in fig.axes:
+            handles, labels = ax.get_legend_handles_labels()          # an error bar's data line is its first
+            lines += [(label, h.lines[0] if hasattr(h, "lines") else h) for h, label in zip(handles, labels)]
+            lines += [(l.get_label(), l) for l in ax.get_lines() if l.get_label().startswith("_")]  # unlabelled
+        shown[Path(path).name] = [(label, list(l.get_xdata()), list(l.get_ydata())) for label, l in lines]
+        return save(fig, path)
+    monkeypatch.setattr(figures, "_save", recording)
+    return shown
+
+
 def study(out: Path, pair_with=(), **script_defaults) -> None:
     """OUT_DIR/study.json as experiment.main writes it: the entry script's defaults and the folders paired with."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps(dict(script_defaults=script_defaults, pair_with=list(pair_with))))
 
 
-def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path):
+def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path, drawn):
     study(tmp_path, HOFER_BETAS=[4.0])
     acc = {(1.0, 10): 0.90, (1.0, 11): 0.92, (2.0, 10): 0.93, (2.0, 11): 0.91, (4.0, 10): 0.89, (4.0, 11): 0.90}
     for (b, s), a in acc.items():
@@ -56,7 +73,11 @@ def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path):
     assert "Held-out choice by test accuracy: β = 2 (beats the default 4 by 2.50 > one paired SE (1.50)" in text
     assert "split 12" not in text
     assert "| hofer β=2 − hofer β=1 | 2 | +1.00 | [-24.41, +26.41] | 2.83 | 1 of 2 |" in text   # 93 > 90, 91 < 92
-    assert (tmp_path / "sweep.png").stat().st_size > 5_000
+    lines = {label: (x, y) for label, x, y in drawn["sweep.png"]}
+    x, y = lines["test: mean ± std over 2 splits"]                      # the mean over splits 10, 11 per β
+    assert x == [1.0, 2.0, 4.0] and y == pytest.approx([91.0, 92.0, 89.5])
+    greys = [y for label, x, y in drawn["sweep.png"] if label.startswith("_")][:2]   # one grey line per split
+    assert greys == [pytest.approx([90, 93, 89]), pytest.approx([92, 91, 90])]
 
 
 def test_several_betas_on_reported_splits_are_shown_without_a_best(tmp_path):
@@ -229,7 +250,7 @@ def _sliding_grid(out: Path, settings) -> None:
     study(out, SLIDING_BETA0S=[1.1], LAMBDAS=[0.1])
 
 
-def test_a_full_grid_is_one_sweep_over_its_settings_with_one_held_out_choice(tmp_path):
+def test_a_full_grid_is_one_sweep_over_its_settings_with_one_held_out_choice(tmp_path, drawn):
     _sliding_grid(tmp_path, GRID_VAL)
     [sw] = tables.sweeps([r for r in tables.load_runs(tmp_path) if r["final"]], {"SLIDING_BETA0S": [1.1],
                                                                                  "LAMBDAS": [0.1]})
@@ -250,7 +271,12 @@ def test_a_full_grid_is_one_sweep_over_its_settings_with_one_held_out_choice(tmp
     assert text.count("**(held-out choice)**") == 1 and text.count("| 2, 0.03 (held-out choice) |") == 1
     assert (f"Held-out choice by validation accuracy: one for the grid, (β0, λ) = (2, 0.03) (beats the default "
             f"1.1, 0.1 by {d.mean():.2f} > one paired SE ({se:.2f}) points).") in text
-    assert (tmp_path / "sweep_sliding_grid.png").exists() and not (tmp_path / "sweep_sliding_beta0.png").exists()
+    lines = {label: y for label, x, y in drawn["sweep_sliding_grid.png"]}
+    for beta0 in (1.1, 2.0):                                         # validation mean against λ = 0.03, 0.1
+        assert lines[f"β0 = {beta0:g}: validation"] == pytest.approx(
+            [100 * np.mean(GRID_VAL[beta0, lam]) for lam in (0.03, 0.1)])
+    assert lines["held-out choice"] == pytest.approx([100 * np.mean(GRID_VAL[2.0, 0.03])])
+    assert not (tmp_path / "sweep_sliding_beta0.png").exists()
 
 
 def test_an_l_of_one_parameter_sweeps_is_not_a_grid(tmp_path):
