@@ -89,7 +89,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
         assert (out / fig).stat().st_size > 10_000
     # running again skips finished runs
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "3 already finished" in r.stdout
+    assert r.returncode == 0 and "all 3 runs" in r.stdout and "are finished; rewriting the report only" in r.stdout
 
 
 @pytest.mark.slow

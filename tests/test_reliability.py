@@ -156,6 +156,8 @@ def test_a_folder_from_before_settings_json_gets_one_from_its_runs(reference, tm
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=2")) == 2
     assert "EPOCHS" in capsys.readouterr().err and not (tmp_path / "settings.json").exists()
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
+    assert not (tmp_path / "settings.json").exists()                      # nothing trained: nothing but the report
+    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1", "--SPLITS=0,1")) == 0
     assert json.loads((tmp_path / "settings.json").read_text())["EPOCHS"] == 1
 
 
@@ -177,7 +179,7 @@ def test_the_report_names_diverged_failed_and_unfinished_runs_even_without_a_fin
         folder = tmp_path / "runs" / name
         folder.mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps(dict(
-            run=dict(regularizer="hofer", beta=4.0, lr=0.1, split=0), seed=0, data_source="test",
+            run=dict(regularizer="hofer", beta=4.0, lr=0.1, split=int(name[-2:])), seed=0, data_source="test",
             config=dict(DATASET="MNIST", TRAIN_SIZE=250, EPOCHS=310))))
         (folder / "log.jsonl").write_text("".join(json.dumps(dict(epoch=e, train_acc=0.5)) + "\n"
                                                   for e in range(1, epochs_logged + 1)))
