@@ -206,28 +206,9 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = out_dir(cfg)
-    if cfg["REPORT_ONLY"]:
-        try:
-            print(report.write_report(out, cfg["PAIR_WITH"]))
-        except ReportError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        except OSError as e:  # a read-only folder, a full disk: the runs' files are untouched
-            print(f"error: cannot write the report in {out} ({e.strerror or type(e).__name__}: {e.filename}); make "
-                  "it writable or free space, then run the same command again", file=sys.stderr)
-            return 2
-        return 0
     planned = plan_runs(cfg)
-    if out.is_dir() and all(is_done(out / "runs" / r["name"]) for r in planned):
-        try:  # nothing to train: no data needed, nothing written but the report
-            compare_settings(out, cfg)
-            print(f"{cfg['DATASET']}-{cfg['TRAIN_SIZE']}: all {len(planned)} runs in {out} are finished; "
-                  "rewriting the report only")
-            print(report.write_report(out, cfg["PAIR_WITH"]))
-        except (ConfigError, ReportError, OSError) as e:  # OSError: a folder the report cannot write in
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        return 0
+    if cfg["REPORT_ONLY"] or out.is_dir() and all(is_done(out / "runs" / r["name"]) for r in planned):
+        return report_only(out, cfg, len(planned))
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
     train.configure_torch(cfg, device)
     try:
@@ -261,6 +242,25 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     if failures:
         print(f"{len(failures)} run(s) did not finish: {', '.join(failures)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def report_only(out: Path, cfg: dict, planned: int) -> int:
+    """REPORT_ONLY, or every planned run finished: no data needed, nothing written but the report (where runs would
+    be trained, their settings are checked first). Exit code 0, or 2 with one message."""
+    try:
+        if not cfg["REPORT_ONLY"]:
+            compare_settings(out, cfg)
+            print(f"{cfg['DATASET']}-{cfg['TRAIN_SIZE']}: all {planned} runs in {out} are finished; rewriting the "
+                  "report only")
+        print(report.write_report(out, cfg["PAIR_WITH"]))
+    except (ConfigError, ReportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only folder, a full disk: the runs' files are untouched
+        print(f"error: cannot write the report in {out} ({e.strerror or type(e).__name__}: {e.filename}); make it "
+              "writable or free space, then run the same command again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -112,14 +112,20 @@ def run_differences(a: dict, b: dict) -> dict:
     diff = {k: v for k, v in setting_differences(a["config"], b["config"]).items() if k not in skip}
     sa, sb = run_settings(a["run"], a["config"]), run_settings(b["run"], b["config"])
     diff.update({k: (sa[k], sb[k]) for k in sa if sa[k] is not None and sb[k] is not None and sa[k] != sb[k]})
-    key = SPLIT_DIGEST_V2 if SPLIT_DIGEST_V2 in a and SPLIT_DIGEST_V2 in b else "split_digest"
-    if None not in (a.get(key), b.get(key)) and a[key] != b[key]:
-        diff["training images"] = (a[key], b[key])
+    if images := images_difference(a, b):
+        diff["training images"] = images
     files = [r["data_files"].get("md5") if isinstance(r.get("data_files"), dict) else None for r in (a, b)]
     if all(isinstance(f, dict) for f in files) and files[0] != files[1]:  # unknown where either lacks it
         diff["data files"] = tuple(", ".join(f"{k} {str(f.get(k))[:8]}" for k in sorted(set(files[0]) | set(files[1]))
                                              if files[0].get(k) != files[1].get(k)) for f in files)
     return diff
+
+
+def images_difference(a: dict, b: dict) -> tuple | None:
+    """(a's, b's) digest of the training images where two run records both hold one and they differ: the uint8
+    digest where both hold it (SPLIT_DIGEST_V2), else the older float one; None where they agree or it is unknown."""
+    key = SPLIT_DIGEST_V2 if SPLIT_DIGEST_V2 in a and SPLIT_DIGEST_V2 in b else "split_digest"
+    return (a[key], b[key]) if None not in (a.get(key), b.get(key)) and a[key] != b[key] else None
 
 
 # ----------------------------------------------------------------------------------------------- files

@@ -33,8 +33,8 @@ import data
 from collapse_metrics import CollapseAccumulator, class_means, collapse_metrics
 from models import make_model, make_optimizer
 from regularizers import TopologicalLoss, make_loss, vr0_death_times
-from runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, first_fit_epoch, is_done,
-                  locked, read_log, run_settings, setting_differences)
+from runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, first_fit_epoch,
+                  images_difference, is_done, locked, read_log, run_settings, setting_differences)
 from schedules import Schedule, make_schedule
 
 HERE = Path(__file__).resolve().parent
@@ -423,9 +423,8 @@ def config_differences(old: dict, new: dict) -> dict:
         diff["regularizer"] = (old["run"]["regularizer"], new["run"]["regularizer"])
     if old["run"].get("name", new["run"].get("name")) != new["run"].get("name"):  # a record of another run
         diff["run"] = (old["run"]["name"], new["run"].get("name"))
-    key = SPLIT_DIGEST_V2 if SPLIT_DIGEST_V2 in old else "split_digest"  # records before v2 keep today's check
-    if old.get(key, new[key]) != new[key]:
-        diff["training images"] = (old[key], new[key])
+    if images := images_difference(old, new):  # records before v2 are checked by their float digest
+        diff["training images"] = images
     files = [rec.get("data_files", {}).get("md5") if isinstance(rec.get("data_files"), dict) else None
              for rec in (old, new)]
     if all(files) and files[0] != files[1]:  # recorded since runs hold their data files' MD5; test sets too
