@@ -110,13 +110,23 @@ def test_a_training_step_never_waits_for_the_host(model_name, shape):
 
 
 def test_deterministic_mode_accepts_every_op_of_a_cnn13_step():
-    """CNN-13 with the topological loss under torch.use_deterministic_algorithms(True): no op refuses."""
+    """CNN-13 with the topological loss under torch.use_deterministic_algorithms(True): no op refuses, and two steps
+    from the same seed give bit-identical losses and weights."""
     from models import make_model
-    torch.use_deterministic_algorithms(True)
-    try:
+
+    def two_steps():
+        torch.manual_seed(0)
         model = make_model("CNN13", 10, 3).cuda()
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         x, y = torch.randn(32, 3, 32, 32, device="cuda"), torch.arange(32, device="cuda") % 10
-        train.train_step(model, opt, TopologicalLoss(0.5, "l2"), x, y, 0.1, 0.5, 4, 8)
+        losses = [torch.stack(train.train_step(model, opt, TopologicalLoss(0.5, "l2"), x, y, 0.1, 0.5, 4, 8))
+                  for _ in range(2)]
+        return torch.stack(losses).cpu(), [p.detach().cpu() for p in model.parameters()]
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        (l1, w1), (l2, w2) = two_steps(), two_steps()
     finally:
         torch.use_deterministic_algorithms(False)
+    assert torch.isfinite(l1).all() and torch.equal(l1, l2)
+    assert all(torch.equal(a, b) for a, b in zip(w1, w2))

@@ -36,10 +36,18 @@ def test_cnn13_layout_is_laine_and_aila():
 
 
 def test_one_backward_reaches_latent_and_classifier():
+    """d/dW Σ_i Σ_c (W z_i + b)_c = Σ_i z_i in every row and d/db = N (written out); every other parameter gets a
+    gradient that is not all zero: the latent codes, which the penalty acts on, are not detached anywhere."""
+    torch.manual_seed(0)
     model = SimpleCNN_MNIST()
     z = model.latent(torch.randn(4, 1, 28, 28))
     (model.classifier(z).sum() + z.pow(2).sum()).backward()
-    assert all(p.grad is not None for p in model.parameters())
+    W, b = model.classifier.weight, model.classifier.bias
+    torch.testing.assert_close(W.grad, z.detach().sum(0).expand_as(W))
+    torch.testing.assert_close(b.grad, torch.full_like(b, 4.0))
+    latent = [(n, p) for n, p in model.named_parameters() if not n.startswith("classifier.")]
+    assert latent and all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in latent), \
+        [n for n, p in latent if p.grad is None or p.grad.abs().sum() == 0]
 
 
 def test_unknown_model_lists_the_known_ones():
