@@ -21,6 +21,7 @@ import report
 import train
 from config import ConfigError, apply_overrides
 from models import MODELS, default_device, make_model
+from provenance import configure_torch, process_provenance
 from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
                   read_study, setting_differences, settings_home)
 from schedules import SCHEDULES, describe
@@ -169,9 +170,9 @@ def compare_settings(out: Path, cfg: dict) -> bool:
 def execute_local(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.device, meta: dict) -> list[str]:
     """Train the runs one after the other in this process; returns the names of those that did not finish."""
     failures = []
-    for r in tqdm(todo, desc="runs", disable=not cfg["PROGRESS"], dynamic_ncols=True):
-        if train.run_one(cfg, d, r, out, device, meta)["status"] in ("diverged", "failed"):
-            failures.append(r["name"])
+    for run in tqdm(todo, desc="runs", disable=not cfg["PROGRESS"], dynamic_ncols=True):
+        if train.run_one(cfg, d, run, out, device, meta)["status"] in ("diverged", "failed"):
+            failures.append(run["name"])
     return failures
 
 
@@ -210,7 +211,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
     if cfg["REPORT_ONLY"] or out.is_dir() and all(is_done(out / "runs" / r["name"]) for r in planned):
         return report_only(out, cfg, len(planned))
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()
-    train.configure_torch(cfg, device)
+    configure_torch(cfg, device)
     try:
         if cfg["EXECUTOR"] == "ray":
             ray_executor.require_ray()
@@ -229,7 +230,7 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         return 2
     todo = announce(cfg, d, out, device)
     try:
-        failures = EXECUTORS[cfg["EXECUTOR"]](cfg, d, todo, out, device, train.provenance(device, cfg))
+        failures = EXECUTORS[cfg["EXECUTOR"]](cfg, d, todo, out, device, process_provenance(device))
     except ConfigError as e:  # e.g. OUT_DIR not visible from a Ray node: the study stops, its runs resume later
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import train
 from config import ConfigError
+from provenance import configure_torch, where
 from runs import atomic_write
 
 INSTALL = 'pip install -e ".[ray]"'
@@ -75,9 +76,9 @@ def train_task(cfg: dict, d: dict, run: dict, out: str, token: str, meta: dict) 
     local = dict(cfg, THREADS=cfg["CPUS_PER_RUN"])
     import ray
     device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")
-    train.configure_torch(local, device)  # before any CUDA work: threads, determinism, CUBLAS_WORKSPACE_CONFIG
+    configure_torch(local, device)  # before any CUDA work: threads, determinism, CUBLAS_WORKSPACE_CONFIG
     d = dict(d, **{k: d[k].to(device) for k in ("x_test", "y_test", "x_val", "y_val")})
-    meta = dict(meta, **train.where(device))  # this worker's device, CPU and kernels, not the driver's
+    meta = dict(meta, **where(device))  # this worker's device, CPU and kernels, not the driver's
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         result = train.run_one(local, d, run, out, device, meta, position=0)

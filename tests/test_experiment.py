@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import checkpoints
+import evaluation
 import experiment
 import mnist_top
 import svhn_top
@@ -54,7 +56,7 @@ def test_a_run_at_train_size_100_trains_on_the_shipped_split(mnist_root, tmp_pat
     idx = json.loads((mnist_root / "splits" / "stratified_splits.json").read_text())["MNIST"]["100"][3]
     x, y = data.load_dataset("MNIST", mnist_root, train=True, download=False)
     assert len(idx) == 100 and config["data_source"].startswith("shipped split 3")
-    assert config["split_digest"] == train.split_digest(data.TrainSubset.build(x[idx], y[idx], 10, "cpu"))
+    assert config["split_digest"] == checkpoints.split_digest(data.TrainSubset.build(x[idx], y[idx], 10, "cpu"))
 
 
 @pytest.mark.slow
@@ -71,7 +73,7 @@ def test_mnist_script_end_to_end_writes_logs_table_and_figures(kmnist_root, tmp_
         log = lines(out / "runs" / name / "log.jsonl")
         assert [l["epoch"] for l in log] == [1, 2, 3, 4]
         evaluated = [l for l in log if "test_acc" in l]
-        assert [l["epoch"] for l in evaluated] == train.eval_epochs(4, 3)
+        assert [l["epoch"] for l in evaluated] == evaluation.eval_epochs(4, 3)
         last = log[-1]
         assert set(last["train"]) == set(last["test"]) and "nc1" in last["test"]
         assert len(last["death_mean"]) == 10 and all(m <= x for m, x in zip(last["death_mean"], last["death_max"]))
@@ -105,28 +107,6 @@ def test_svhn_script_end_to_end_on_generated_mat_files(svhn_root, tmp_path):
         cfg = json.loads((out / "runs" / name / "config.json").read_text())["config"]
         assert cfg["MODEL"] == "CNN13" and cfg["AUGMENT"] and cfg["METRIC"] == "l2"
     assert "| sliding β0=1 | 1 (0)" in (out / "table.md").read_text()
-
-
-@pytest.mark.slow
-def test_resume_after_an_interruption_gives_the_numbers_of_an_uninterrupted_run(kmnist_root, tmp_path, monkeypatch):
-    argv = TINY + [f"--DATA_ROOT={kmnist_root}", "--REGULARIZERS=sliding", "--EVAL_EPOCHS=4"]
-    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
-
-    interrupted(argv + [f"--OUT_DIR={tmp_path / 'b'}"], monkeypatch)  # dies in epoch 4, past the epoch-2 checkpoint
-    run_b = tmp_path / "b" / "runs" / "sliding_beta1.1_lr0.1_split00"
-    assert not (run_b / "final.json").exists() and len(lines(run_b / "log.jsonl")) == 3  # line 3: after the ckpt
-    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'b'}"]) == 0
-
-    run_a = tmp_path / "a" / "runs" / "sliding_beta1.1_lr0.1_split00"
-    assert (run_a / "log.jsonl").read_text() == (run_b / "log.jsonl").read_text()   # bit-for-bit
-    assert json.loads((run_a / "final.json").read_text())["test_acc"] == \
-        json.loads((run_b / "final.json").read_text())["test_acc"]
-
-    # killed after the last checkpoint but before final.json: a rerun writes final.json from the log
-    final = json.loads((run_a / "final.json").read_text())
-    (run_a / "final.json").unlink()
-    assert experiment.main(constants(mnist_top), argv + [f"--OUT_DIR={tmp_path / 'a'}"]) == 0
-    assert json.loads((run_a / "final.json").read_text())["test_acc"] == final["test_acc"]
 
 
 @pytest.mark.parametrize("arg, msg", [("--HOFER_BETAS=-0.5", "HOFER_BETAS"), ("--SAMPLES_PER_GROUP=1", "SAMPLES_PER_GROUP"),
@@ -181,19 +161,6 @@ def test_the_cpu_estimate_reads_in_minutes_below_an_hour_and_suggests_a_first_lo
     assert said in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_a_log_without_a_checkpoint_is_kept_and_the_run_starts_again(kmnist_root, tmp_path):
-    argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=vanilla"]
-    assert experiment.main(constants(mnist_top), argv) == 0
-    run = tmp_path / "runs" / "vanilla_lr0.1_split00"
-    log = (run / "log.jsonl").read_text()
-    (run / "final.json").unlink()
-    (run / "ckpt.pt").unlink()
-    assert experiment.main(constants(mnist_top), argv) == 0
-    orphans = list(run.glob("log.orphan-*.jsonl"))
-    assert len(orphans) == 1 and orphans[0].read_text() == log and (run / "log.jsonl").read_text() == log
-
-
 def test_missing_data_is_reported_before_training(tmp_path, capsys):
     argv = [f"--DATA_ROOT={tmp_path / 'nothing'}", f"--OUT_DIR={tmp_path / 'out'}", "--DOWNLOAD=false", "--DEVICE=cpu"]
     assert experiment.main(constants(mnist_top), argv) == 2
@@ -211,42 +178,6 @@ def test_a_diverging_run_stops_with_its_epoch_and_the_others_go_on(kmnist_root, 
     assert (tmp_path / "runs" / "vanilla_lr0.1_split00" / "final.json").exists()
     msg = json.loads(diverged[0].read_text())["message"]
     assert "non-finite loss in epoch" in msg and "checkpoint" in msg
-
-
-def test_eval_epochs_are_log_spaced_and_include_the_last():
-    e = train.eval_epochs(310, 40)
-    assert e[0] == 1 and e[-1] == 310 and 30 <= len(e) <= 41 and e == sorted(set(e))
-    assert train.eval_epochs(5, 40) == [1, 2, 3, 4, 5]
-
-
-def test_undefined_collapse_metrics_are_logged_not_fatal(tmp_path):
-    """Codes collapsed onto one point (class means coincide): NC metrics are undefined, the run goes on."""
-    import torch
-    import data
-    import report
-    from models import SimpleCNN_MNIST
-    y = torch.arange(40) % 4
-    subset = data.TrainSubset.build(torch.randint(0, 255, (40, 1, 28, 28), dtype=torch.uint8), y, 4, "cpu")
-    model = SimpleCNN_MNIST(num_classes=4)
-
-    class Collapsed(torch.nn.Module):
-        def forward(self, x):
-            return torch.zeros(x.shape[0], 128)
-
-    model.latent = Collapsed()
-    held = dict(x_test=subset.x, y_test=y, x_val=subset.x[:0], y_val=y[:0])
-    out = train.evaluate(model, subset, held, "l1", 4, with_test=True, batch=16)
-    for where in ("train", "test"):  # only what needs the class means to span C − 1 dimensions is left empty
-        assert out[where]["nc1"] is None and "span fewer" in out[where]["undefined"]
-        assert out[where]["within_class_variation"] == 0.0 and out[where]["between_class_spectrum"] is None
-    assert out["death_max"] == [0.0] * 4
-    folder = tmp_path / "runs" / "vanilla_lr0.1_split00"
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(dict(run=dict(regularizer="vanilla", beta=0.0, lr=0.1, split=0),
-                                                        config=dict(DATASET="MNIST", TRAIN_SIZE=40), seed=0,
-                                                        data_source="test")))
-    (folder / "log.jsonl").write_text(json.dumps(dict(epoch=1, **out)) + "\n")
-    assert "figures: accuracy.png" in report.write_report(tmp_path)
 
 
 @pytest.mark.slow
@@ -291,8 +222,8 @@ def test_a_tiny_run_of_each_ablation_logs_its_schedule_and_penalty(kmnist_root, 
 def test_nesterov_reaches_the_optimiser_and_the_metric_the_config(kmnist_root, tmp_path):
     cfg = {**constants(mnist_top), "NESTEROV": True, "METRIC": "l2"}
     run = dict(name="hofer_beta0.5_lr0.1_split00", regularizer="hofer", split=0, lr=0.1, beta=0.5, lam=0.1)
-    r = train.build_run(cfg, run, 10, 1, torch.device("cpu"))
-    assert [g["nesterov"] for g in r.opt.param_groups] == [True] and r.penalty.metric == "l2"
+    state = train.build_run(cfg, run, 10, 1, torch.device("cpu"))
+    assert [g["nesterov"] for g in state.opt.param_groups] == [True] and state.penalty.metric == "l2"
     assert not train.build_run(constants(mnist_top), run, 10, 1, torch.device("cpu")).opt.param_groups[0]["nesterov"]
     argv = TINY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--REGULARIZERS=hofer", "--METRIC=l2",
                    "--NESTEROV=true", "--EPOCHS=1"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import checkpoints
 import data
 import experiment
 import mnist_top
@@ -104,124 +105,7 @@ def test_runs_of_one_folder_on_other_test_files_are_paired_with_the_difference_n
                         f'27ae3e4e" |')
 
 
-# ------------------------------------------------------------------------------------------ checkpoints
-def _foreign_checkpoint(root, tmp_path, monkeypatch, other: list[str], mine: list[str]) -> Path:
-    """The checkpoint of a finished run with settings `other`, copied over that of an interrupted run with settings
-    `mine` (a checkpoint of another length, or of another regulariser)."""
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "other", *other)) == 0
-    interrupted(argv_for(root, tmp_path / "mine", *mine), monkeypatch)
-    src = next((tmp_path / "other" / "runs").glob("*/ckpt.pt"))
-    dst = next((tmp_path / "mine" / "runs").glob("*/ckpt.pt"))
-    shutil.copyfile(src, dst)
-    return dst
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("other, mine, named", [
-    (["--EPOCHS=3"], ["--EPOCHS=6"], "'EPOCHS': (3, 6)"),
-    (["--REGULARIZERS=sliding", "--EPOCHS=6"], ["--EPOCHS=6"], "'regularizer': ('sliding', 'vanilla')")])
-def test_a_checkpoint_of_another_run_is_refused(reference, tmp_path, monkeypatch, other, mine, named):
-    root, _ = reference
-    ckpt = _foreign_checkpoint(root, tmp_path, monkeypatch, other, mine)
-    before = ckpt.read_bytes(), (ckpt.parent / "log.jsonl").read_text()
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "mine", *mine)) == 1
-    message = json.loads((ckpt.parent / "failed.json").read_text())["message"]
-    assert f"{ckpt} belongs to another run" in message and named in message and "Move ckpt.pt away" in message
-    assert (ckpt.read_bytes(), (ckpt.parent / "log.jsonl").read_text()) == before        # nothing changed
-    assert not (ckpt.parent / "final.json").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("record", ["missing", "null"])
-def test_a_checkpoint_without_a_record_is_refused_with_how_to_start_afresh(reference, tmp_path, monkeypatch, record):
-    """Such a checkpoint (an older format, or a hofer run's copied into a vanilla run's folder) cannot show whose it
-    is: refused, nothing changed, and the way out the message names gives the uninterrupted run's log."""
-    root, expected = reference
-    argv = argv_for(root, tmp_path)
-    interrupted(argv, monkeypatch)
-    ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
-    old = torch.load(ckpt, weights_only=True)
-    if record == "missing":
-        del old["record"]                                                # as written before records
-    else:
-        old["record"] = "null"                                           # a run trained without a record
-    torch.save(old, ckpt)
-    before = ckpt.read_bytes(), (ckpt.parent / "log.jsonl").read_text()
-    assert experiment.main(constants(mnist_top), argv) == 1
-    message = json.loads((ckpt.parent / "failed.json").read_text())["message"]
-    assert f"{ckpt} holds no record of its run" in message and "move ckpt.pt away (or delete it)" in message
-    assert (ckpt.read_bytes(), (ckpt.parent / "log.jsonl").read_text()) == before
-    ckpt.unlink()                                                        # as the message says
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
-
-
-@pytest.mark.slow
-def test_a_run_resumed_on_another_machine_says_so_and_final_json_and_the_report_keep_both_segments(
-        reference, tmp_path, monkeypatch, capsys):
-    """Resuming on other CPU kernels (or code) gives numbers that a run trained in one go would not: the resume
-    says so, final.json lists the segments of epochs and where each trained, and the report names the run."""
-    root, expected = reference
-    argv = argv_for(root, tmp_path)
-    interrupted(argv, monkeypatch)                                       # epochs 1–2 checkpointed here
-    real = train.where
-    here = torch.backends.cpu.get_cpu_capability()
-    other = "AVX512" if here == "AVX2" else "AVX2"                      # any kind but this machine's
-    monkeypatch.setattr(train, "where", lambda device: dict(real(device), cpu_capability=other))
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected    # same kernels really: same numbers
-    out = capsys.readouterr().out
-    assert f"{RUN}: resumed at epoch 3 with another cpu_capability than its earlier epochs (cpu_capability " \
-           f"['{here}']; now cpu_capability {other})" in out
-    final = json.loads((tmp_path / "runs" / RUN / "final.json").read_text())
-    first, second = final["segments"]
-    assert (first["first_epoch"], first["last_epoch"], first["cpu_capability"]) == (1, 2, here)
-    assert (second["first_epoch"], second["last_epoch"], second["cpu_capability"]) == (3, 4, other)
-    assert {k: first[k] for k in runs.PROVENANCE_COMPARED if k != "cpu_capability"} == \
-           {k: second[k] for k in runs.PROVENANCE_COMPARED if k != "cpu_capability"}
-    table = (tmp_path / "table.md").read_text()
-    assert f"- cpu_capability: {here} then {other}" in table
-    assert f"on another machine than their earlier epochs** (not bit-exact with a run trained in one go; " \
-           f"final.json lists the segments): {RUN}" in table
-
-
-@pytest.mark.slow
-def test_a_run_trained_in_one_go_has_one_segment_and_an_old_checkpoint_one_of_unknown_provenance(
-        reference, tmp_path, monkeypatch, capsys):
-    root, expected = reference
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "one")) == 0
-    final = json.loads((tmp_path / "one" / "runs" / RUN / "final.json").read_text())
-    assert [(s["first_epoch"], s["last_epoch"]) for s in final["segments"]] == [(1, 4)]
-    assert {k: final["segments"][0][k] for k in runs.PROVENANCE_COMPARED} == \
-           {k: final[k] for k in runs.PROVENANCE_COMPARED}                 # the process's own provenance
-    argv = argv_for(root, tmp_path / "old")
-    interrupted(argv, monkeypatch)
-    ckpt = tmp_path / "old" / "runs" / RUN / "ckpt.pt"
-    old = torch.load(ckpt, weights_only=True)
-    del old["segments"]                                                  # as written before segments were kept
-    torch.save(old, ckpt)
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert (tmp_path / "old" / "runs" / RUN / "log.jsonl").read_text() == expected
-    assert "resumed at epoch" not in capsys.readouterr().out             # nothing known to differ: no alarm
-    segments = json.loads((tmp_path / "old" / "runs" / RUN / "final.json").read_text())["segments"]
-    assert segments[0] == dict(first_epoch=1, last_epoch=2) and segments[1]["first_epoch"] == 3
-
-
-@pytest.mark.slow
-def test_a_planted_checkpoint_without_a_log_says_so_in_one_clean_sentence(reference, tmp_path):
-    root, _ = reference
-    run = tmp_path / "runs" / RUN
-    run.mkdir(parents=True)
-    torch.save({"model": Planted(tmp_path / "marker")}, run / "ckpt.pt")
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path)) == 1
-    failed = (run / "failed.json").read_text()
-    message = json.loads(failed)["message"]
-    assert "There is no log.jsonl beside it" in message and "is intact" not in message
-    assert "\\u001b" not in failed and "\x1b" not in message and not (tmp_path / "marker").exists()
-    quoted = message.split("UnpicklingError: ")[1].split(")")[0]
-    assert quoted == "Weights only load failed"                           # a whole sentence, not cut at 200 chars
-
-
+# ------------------------------------------------------------------------------------------ settings and folders
 @pytest.mark.slow
 def test_two_folders_sharing_one_runs_folder_cannot_mix_settings(reference, tmp_path, capsys):
     root, _ = reference
@@ -235,7 +119,6 @@ def test_two_folders_sharing_one_runs_folder_cannot_mix_settings(reference, tmp_
     assert sorted(p.name for p in (a / "runs").iterdir()) == [RUN]       # no run of B's settings joined A's
 
 
-# ------------------------------------------------------------------------------------------ settings and folders
 @pytest.mark.slow
 def test_a_garbage_settings_json_is_one_message_naming_it(reference, tmp_path, capsys):
     root, _ = reference
@@ -275,7 +158,8 @@ def _failing_writes(monkeypatch, inside: Path, err: int, after: int = 0):
                                   str(tmp))
                 return real(path, partial)
         return real(path, payload)
-    monkeypatch.setattr(train, "atomic_write", write)
+    for module in (train, checkpoints):  # the run's folder: config.json and ckpt.pt, final.json and failed.json
+        monkeypatch.setattr(module, "atomic_write", write)
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
-"""Runs that survive anything: checkpoints that never execute code, logs that cannot be silently corrupted,
-settings that no interleaving of processes can mix, a report that names every run, inputs checked up front."""
+"""Runs that survive anything: settings that no interleaving of processes can mix, a report that names every run,
+inputs checked up front (checkpoints that never execute code and logs that cannot be silently corrupted:
+test_checkpoints.py)."""
 import json
 import multiprocessing
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ import torch
 import experiment
 import mnist_top
 import report
-from tests.test_experiment import TINY, constants, interrupted
+from tests.test_experiment import TINY, constants
 
 RUN = "vanilla_lr0.1_split00"
 
@@ -40,77 +40,6 @@ class Planted:
 
     def __reduce__(self):
         return Path.write_text, (Path(self.marker), "code ran")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("content", ["planted", "truncated", "random", "empty"])
-def test_an_unreadable_or_planted_checkpoint_is_refused_with_one_message(reference, tmp_path, monkeypatch, content):
-    root, _ = reference
-    marker = tmp_path / "marker"
-    run = tmp_path / "out" / "runs" / RUN
-    if content == "planted":
-        run.mkdir(parents=True)
-        torch.save({"model": Planted(marker)}, run / "ckpt.pt")
-        pickle.loads(pickle.dumps(Planted(tmp_path / "probe")))           # the plant is real: plain unpickling
-        assert (tmp_path / "probe").read_text() == "code ran"              # runs its code
-    else:
-        interrupted(argv_for(root, tmp_path / "out"), monkeypatch)
-        good = (run / "ckpt.pt").read_bytes()
-        bad = {"truncated": good[: len(good) // 2], "random": os.urandom(4096), "empty": b""}[content]
-        (run / "ckpt.pt").write_bytes(bad)
-    log_before = (run / "log.jsonl").read_text() if (run / "log.jsonl").exists() else None
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out")) == 1
-    message = json.loads((run / "failed.json").read_text())["message"]
-    assert f"checkpoint {run / 'ckpt.pt'} cannot be read" in message
-    assert ("is intact" in message) == (log_before is not None)             # said only where there is a log
-    assert "Restore ckpt.pt" in message and "move" in message and "Traceback" not in message
-    assert not marker.exists()                                              # the pickle's code never ran
-    if log_before is not None:
-        assert (run / "log.jsonl").read_text() == log_before                 # nothing lost
-    report.write_report(tmp_path / "out")
-    assert "| vanilla_lr0.1_split00 | failed |" in (tmp_path / "out" / "table.md").read_text()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("edit", ["insert a line", "change a line", "cut a line"])
-def test_a_log_changed_before_its_checkpoint_is_kept_beside_and_rebuilt(reference, tmp_path, monkeypatch, edit):
-    root, expected = reference
-    argv = argv_for(root, tmp_path)
-    interrupted(argv, monkeypatch)
-    log = tmp_path / "runs" / RUN / "log.jsonl"
-    rows = log.read_text().splitlines(keepends=True)                      # epochs 1-3; checkpoint after epoch 2
-    changed = {"insert a line": [rows[0], '{"epoch": 0}\n', *rows[1:]],
-               "change a line": [rows[0].replace('"epoch": 1', '"epoch": 11'), *rows[1:]],
-               "cut a line": rows[1:]}[edit]
-    log.write_text("".join(changed))
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert log.read_text() == expected                                    # as if never interrupted nor edited
-    kept = list(log.parent.glob("log.changed-*.jsonl"))
-    assert len(kept) == 1 and kept[0].read_text() == "".join(changed)      # and the odd log is not lost
-
-
-@pytest.mark.slow
-def test_a_checkpoint_from_before_the_log_was_kept_in_it_still_resumes(reference, tmp_path, monkeypatch):
-    root, expected = reference
-    argv = argv_for(root, tmp_path)
-    interrupted(argv, monkeypatch)
-    ckpt = tmp_path / "runs" / RUN / "ckpt.pt"
-    old = torch.load(ckpt, weights_only=True)
-    del old["log_text"]
-    torch.save(old, ckpt)                                                   # the format written before this change
-    assert experiment.main(constants(mnist_top), argv) == 0
-    assert (tmp_path / "runs" / RUN / "log.jsonl").read_text() == expected
-    # such a checkpoint cannot rebuild a changed log: one message, nothing appended to the broken log
-    interrupted(argv_for(root, tmp_path / "b"), monkeypatch)
-    ckpt, log = tmp_path / "b" / "runs" / RUN / "ckpt.pt", tmp_path / "b" / "runs" / RUN / "log.jsonl"
-    old = torch.load(ckpt, weights_only=True)
-    del old["log_text"]
-    torch.save(old, ckpt)
-    broken = '{"epoch": 0}\n' + log.read_text()
-    log.write_text(broken)
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "b")) == 1
-    assert "was changed before its checkpoint" in json.loads((log.parent / "failed.json").read_text())["message"]
-    assert log.read_text() == broken
 
 
 def _start_together(barrier, root, out, epochs, err):
@@ -159,19 +88,6 @@ def test_a_folder_from_before_settings_json_gets_one_from_its_runs(reference, tm
     assert not (tmp_path / "settings.json").exists()                      # nothing trained: nothing but the report
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1", "--SPLITS=0,1")) == 0
     assert json.loads((tmp_path / "settings.json").read_text())["EPOCHS"] == 1
-
-
-@pytest.mark.slow
-def test_a_run_refuses_to_resume_with_other_settings_than_its_config(reference, tmp_path, capsys):
-    root, _ = reference
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 0
-    (tmp_path / "runs" / RUN / "final.json").unlink()
-    cfg = json.loads((tmp_path / "runs" / RUN / "config.json").read_text())
-    cfg["config"]["WEIGHT_DECAY"] = 0.5                                   # as if another process wrote it
-    (tmp_path / "runs" / RUN / "config.json").write_text(json.dumps(cfg))
-    assert experiment.main(constants(mnist_top), argv_for(root, tmp_path, "--EPOCHS=1")) == 1
-    assert "was written with other settings {'WEIGHT_DECAY': (0.5, 0.001)}" in \
-        json.loads((tmp_path / "runs" / RUN / "failed.json").read_text())["message"]
 
 
 def test_the_report_names_diverged_failed_and_unfinished_runs_even_without_a_finished_one(tmp_path):
