@@ -6,7 +6,7 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["constants", "config", "schedules", "data", "models", "regularizers",
+    py_modules=["constants", "config", "schedules", "data", "models", "regularizers", "collapse_names",
                 "collapse_metrics", "runs", "train", "experiment", "ray_executor", "stats", "tables", "carry_over",
                 "figures", "report"],
     install_requires=[
