@@ -5,7 +5,7 @@ The values (and their one-line comments) stay at the top of `mnist_top.py` and `
 overrides them; this table says what the code needs to know of each, and everything else derives from it:
 
 * `config.apply_overrides` parses `--NAME=value` as the constant's `type`;
-* `experiment.validate` refuses a constant missing from the table or a value not of its type;
+* `experiment.validate` refuses a constant missing from the table or from the script, or a value not of its type;
 * `runs.NOT_RUN_DEFINING` (what a run's config.json and a folder's settings.json leave out) is every constant whose
   role is not DEFINING, and `runs.IMPLIED_WHEN_MISSING` holds each `implied` value;
 * `experiment.validate` refuses a PER_RUN list that names a value twice.
@@ -119,11 +119,14 @@ def has_type(value, declared) -> bool:
 
 
 def type_errors(constants: dict) -> list[str]:
-    """`NAME=value: expected <type>` for each constant of a script (NAME → value) that is not of its table type, and
-    `NAME: not in constants.CONSTANTS ...` for each the table lacks; [] where all agree."""
-    return [f"{k}: not in constants.CONSTANTS (a new constant needs its row there)" if k not in CONSTANTS else
-            f"{k}={v!r}: expected {type_name(CONSTANTS[k].type)}" for k, v in constants.items()
-            if k not in CONSTANTS or not has_type(v, CONSTANTS[k].type)]
+    """What keeps a script's constants (NAME → value) from agreeing with the table: `NAME=value: expected <type>` for
+    each not of its table type, `NAME: not in constants.CONSTANTS ...` for each the table lacks, and `NAME: missing
+    ...` for each of the table the script lacks; [] where they agree."""
+    wrong = [f"{k}: not in constants.CONSTANTS (a new constant needs its row there)" if k not in CONSTANTS else
+             f"{k}={v!r}: expected {type_name(CONSTANTS[k].type)}" for k, v in constants.items()
+             if k not in CONSTANTS or not has_type(v, CONSTANTS[k].type)]
+    return wrong + [f"{k}: missing (a constant of constants.CONSTANTS: give it a value in the script)"
+                    for k in CONSTANTS if k not in constants]
 
 
 def named(role: str) -> tuple[str, ...]:

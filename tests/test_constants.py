@@ -69,10 +69,11 @@ def test_an_empty_list_is_parsed_as_its_tables_element_type():
 @pytest.mark.parametrize("change, says", [
     (dict(EPOCHS=3.0), "EPOCHS=3.0: expected int"), (dict(AUGMENT=1), "AUGMENT=1: expected bool"),
     (dict(LRS=0.1), "LRS=0.1: expected list[float]"), (dict(SPLITS=[0, "1"]), "SPLITS=[0, '1']: expected list[int]"),
-    (dict(NEW_CONSTANT=1), "NEW_CONSTANT: not in constants.CONSTANTS")])
+    (dict(NEW_CONSTANT=1), "NEW_CONSTANT: not in constants.CONSTANTS"), (dict(SEED=None), "SEED: missing")])
 def test_validate_refuses_a_constant_of_the_wrong_type_or_missing_from_the_table(change, says):
+    cfg = {k: v for k, v in {**script_constants(mnist_top), **change}.items() if v is not None}
     with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
-        experiment.validate({**script_constants(mnist_top), **change})
+        experiment.validate(cfg)
 
 
 def test_validate_takes_an_int_for_a_float_as_the_parser_does():
