@@ -19,7 +19,8 @@ class ``c``. Classifier ``W in R^{C x p}`` with rows ``w_c`` and bias ``b in R^C
 * between-class    ``Sigma_B = (1/C) sum_c (mu_c - mu_G)(mu_c - mu_G)^T = M M^T / C``
 
 Metrics (the keys of the returned dict, in the order of `METRIC_NAMES`; all but
-``between_class_variation`` are 0 at exact neural collapse)
+``between_class_variation`` are 0 at exact neural collapse; names and display labels in
+`collapse_names.COLLAPSE`)
 ------------------------------------------------------------------------------------------
 * ``nc1``: ``Tr(Sigma_W Sigma_B^+) / C`` (Papyan et al., Fig. 6). ``Sigma_B^+`` is the
   pseudo-inverse on the top ``C-1`` eigenpairs of ``Sigma_B`` from a float64 ``eigh``:
@@ -72,23 +73,9 @@ import numbers
 import torch
 from torch import Tensor
 
-__all__ = ["METRIC_NAMES", "collapse_metrics", "class_means", "CollapseAccumulator"]
+from collapse_names import METRIC_NAMES, SPECTRUM
 
-METRIC_NAMES = (
-    "nc1",
-    "nc2_equinorm_means",
-    "nc2_equinorm_classifiers",
-    "nc2_equiangular_means",
-    "nc2_equiangular_classifiers",
-    "nc2_maxangle_means",
-    "nc2_maxangle_classifiers",
-    "etf_distance_means",
-    "etf_distance_classifiers",
-    "nc3_self_duality",
-    "nc4_ncc_mismatch",
-    "within_class_variation",
-    "between_class_variation",
-)
+__all__ = ["METRIC_NAMES", "collapse_metrics", "class_means", "CollapseAccumulator"]
 
 _F64 = torch.float64
 
@@ -219,14 +206,26 @@ def _ncc_mismatches(H: Tensor, W: Tensor, b: Tensor, R: Tensor) -> Tensor:
     return (pred != ncc).sum()
 
 
-def _cosine_stats(X: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Equinorm, equiangularity and max-angle of the columns of ``X`` (``p x C``)."""
+def _cosine_stats(X: Tensor) -> dict[str, Tensor]:
+    """``equinorm``, ``equiangular`` and ``maxangle`` of the columns of ``X`` (``p x C``), as defined for NC2 in the
+    module docstring (device scalars)."""
     C = X.shape[1]
     norms = X.norm(dim=0)
-    equinorm = norms.std() / norms.mean()
     U = X / norms
     off = (U.T @ U)[~torch.eye(C, dtype=torch.bool, device=X.device)]  # C(C-1) ordered pairs
-    return equinorm, off.std(), (off + 1.0 / (C - 1)).abs().mean()
+    return dict(equinorm=norms.std() / norms.mean(), equiangular=off.std(),
+                maxangle=(off + 1.0 / (C - 1)).abs().mean())
+
+
+def _to_host(values: dict[str, Tensor]) -> dict:
+    """The device tensors of `values` (float64, each a scalar or a vector) by name, as python floats and lists of
+    floats, through one host sync."""
+    flat = torch.cat([v.reshape(-1) for v in values.values()]).tolist()
+    out, start = {}, 0
+    for name, v in values.items():
+        out[name] = flat[start] if v.dim() == 0 else flat[start:start + v.numel()]
+        start += v.numel()
+    return out
 
 
 def _etf_distance(G: Tensor) -> Tensor:
@@ -253,18 +252,25 @@ def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) 
     lam, V = lam[-(C - 1):], V[:, -(C - 1):]
     nc1 = ((V * (Sigma_W @ V)).sum(dim=0) / lam).sum() / C
 
-    eqn_m, eqa_m, max_m = _cosine_stats(Mbar)
-    eqn_w, eqa_w, max_w = _cosine_stats(W.T)
-    nc3 = (W.T / W.norm() - Mbar / Mbar.norm()).pow(2).sum()
-    values = torch.stack([
-        nc1, eqn_m, eqn_w, eqa_m, eqa_w, max_m, max_w,
-        _etf_distance(Mbar.T @ Mbar), _etf_distance(W @ W.T), nc3,
-        mismatches.to(_F64) / N, torch.trace(Sigma_W), torch.trace(Sigma_B),
-        Mbar.norm(dim=0).min(), *lam.flip(0),  # the spectrum, largest first
-    ]).tolist()  # the one host sync
-    n_metrics = len(METRIC_NAMES)
-    out = dict(zip(METRIC_NAMES, values[:n_metrics]))
-    min_norm, spectrum = values[n_metrics], values[n_metrics + 1:]
+    means, classifiers = _cosine_stats(Mbar), _cosine_stats(W.T)
+    metrics = {  # every name of METRIC_NAMES (collapse_names.COLLAPSE), in its order: the tests hold them to it
+        "nc1": nc1,
+        "nc2_equinorm_means": means["equinorm"],
+        "nc2_equinorm_classifiers": classifiers["equinorm"],
+        "nc2_equiangular_means": means["equiangular"],
+        "nc2_equiangular_classifiers": classifiers["equiangular"],
+        "nc2_maxangle_means": means["maxangle"],
+        "nc2_maxangle_classifiers": classifiers["maxangle"],
+        "etf_distance_means": _etf_distance(Mbar.T @ Mbar),
+        "etf_distance_classifiers": _etf_distance(W @ W.T),
+        "nc3_self_duality": (W.T / W.norm() - Mbar / Mbar.norm()).pow(2).sum(),
+        "nc4_ncc_mismatch": mismatches.to(_F64) / N,
+        "within_class_variation": torch.trace(Sigma_W),
+        "between_class_variation": torch.trace(Sigma_B),
+    }
+    host = _to_host(dict(metrics, min_norm=Mbar.norm(dim=0).min(), spectrum=lam.flip(0)))  # the spectrum largest first
+    out = {name: host[name] for name in metrics}
+    min_norm, spectrum = host["min_norm"], host["spectrum"]
     lam_max, lam_min = spectrum[0], spectrum[-1]
     empty = []
     if not lam_min > lam_max * p * torch.finfo(_F64).eps:
@@ -280,7 +286,7 @@ def _metrics(M: Tensor, Sigma_W: Tensor, W: Tensor, mismatches: Tensor, N: int) 
         out[k] = None
     spectrum = [max(v, 0.0) for v in spectrum]  # eigenvalues of a PSD matrix: a negative one is rounding
     total = sum(spectrum)
-    out["between_class_spectrum"] = [v / total for v in spectrum] if total > 0 else None
+    out[SPECTRUM] = [v / total for v in spectrum] if total > 0 else None
     nonfinite = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
     if nonfinite:  # not reachable after the checks above; kept so that NaN never escapes
         raise ValueError(f"non-finite metric(s) {nonfinite}; the input is degenerate")

@@ -2,13 +2,16 @@
 
     python mnist_top.py --EPOCHS=20 --SPLITS=0-2 --HOFER_BETAS=0.1,0.3,1.0 --DATA_ROOT=/data
 
-A value is parsed as the type of the constant it replaces: bool (true/false/1/0), int, float (an int
-is accepted), str, or a list of one of those — given as `a,b,c`, as `[a, b, c]`, and for integers also
-as a range `10-19`. An unknown name or a value of the wrong type is one `ConfigError` naming both.
+A value is parsed as the type of the constant it replaces (its row in `constants.CONSTANTS`; for a name
+not there, the type of its value): bool (true/false/1/0), int, float (an int is accepted), str, or a list
+of one of those — given as `a,b,c`, as `[a, b, c]`, and for integers also as a range `10-19`. An unknown
+name or a value of the wrong type is one `ConfigError` naming both.
 """
 import ast
 import math
 import re
+
+from constants import CONSTANTS, kind
 
 
 class ConfigError(ValueError):
@@ -66,10 +69,16 @@ def apply_overrides(constants: dict, argv: list[str]) -> dict:
             close = [k for k in cfg if k.lower() == name.lower()]
             hint = f" (did you mean {close[0]}?)" if close else f"; known: {', '.join(sorted(cfg))}"
             raise ConfigError(f"unknown setting --{name}{hint}")
-        default = cfg[name]
-        if isinstance(default, list):
-            element = type(default[0]) if default else str
-            cfg[name] = _parse_list(text, element, name)
-        else:
-            cfg[name] = _parse_scalar(text, type(default), name)
+        element, is_list = _kind(name, cfg[name])
+        cfg[name] = _parse_list(text, element, name) if is_list else _parse_scalar(text, element, name)
     return cfg
+
+
+def _kind(name: str, default) -> tuple[type, bool]:
+    """(element type, whether a list) of a constant: its type in constants.CONSTANTS, else that of its default (a
+    list's first element; str for an empty list)."""
+    if name in CONSTANTS:
+        return kind(CONSTANTS[name].type)
+    if isinstance(default, list):
+        return type(default[0]) if default else str, True
+    return type(default), False

@@ -20,14 +20,17 @@ import ray_executor
 import report
 import train
 from config import ConfigError, apply_overrides
+from constants import PER_RUN, named, type_errors
 from models import MODELS, default_device, make_model
 from provenance import configure_torch, process_provenance
 from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
-                  read_study, setting_differences, settings_home)
+                  read_json_object, read_study, setting_differences, settings_home)
 from schedules import SCHEDULES, describe
 
 HERE = Path(__file__).resolve().parent
 REPORT_DEFAULTS = ("HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS")  # the defaults a held-out sweep has to beat
+# how to recover from an unreadable settings.json or config.json (`compare_settings`)
+RECOVER = "a JSON object; restore it, or delete it to have it written again from the runs' config.json files"
 
 
 def validate(cfg: dict) -> None:
@@ -35,11 +38,12 @@ def validate(cfg: dict) -> None:
     def need(ok, msg):
         if not ok:
             raise ConfigError(msg)
+    need(not (wrong := type_errors(cfg)), "; ".join(wrong))
     need(cfg["DATASET"] in data.DATASETS, f"DATASET={cfg['DATASET']!r} unknown; supported: {', '.join(data.DATASETS)}")
     unknown = [r for r in cfg["REGULARIZERS"] if r not in SCHEDULES]
     need(cfg["REGULARIZERS"] and not unknown,
          f"REGULARIZERS has unknown {unknown or 'nothing'}; choose from:\n{describe()}")
-    for name in ("REGULARIZERS", "SPLITS", "LRS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS"):
+    for name in named(PER_RUN):  # each value is a run (or a set of runs) of its own
         need(len(set(cfg[name])) == len(cfg[name]), f"{name}={cfg[name]} lists a value twice")
     need(cfg["MODEL"] in MODELS, f"MODEL={cfg['MODEL']!r} unknown; choose one of {', '.join(MODELS)}")
     need(cfg["METRIC"] in ("l1", "l2", "linf"), f"METRIC={cfg['METRIC']!r}; choose l1, l2 or linf")
@@ -122,14 +126,6 @@ def check_model_input(cfg: dict, d: dict, device: torch.device) -> None:
                          f"{tuple(d['x_train'].shape[1:])}: {str(e).splitlines()[0]}") from None
 
 
-def _read_json(path: Path, what: str) -> object:
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e}): it holds {what}. Restore "
-                          f"it, or delete it to have it written again from the runs' config.json files") from None
-
-
 def check_settings(out: Path, cfg: dict) -> None:
     """Refuse to mix settings in one OUT_DIR, before any run folder is created: the report pairs every run in it.
 
@@ -152,15 +148,16 @@ def compare_settings(out: Path, cfg: dict) -> bool:
     home, defining = settings_home(out), defining_settings(cfg)
     path = home / SETTINGS_FILE
     if path.exists():
-        diff = setting_differences(_read_json(path, "the folder's run-defining settings"), defining)
+        diff = setting_differences(read_json_object(path, "the folder's run-defining settings", RECOVER, ConfigError),
+                                   defining)
         if diff:
             shared = f" (its runs/ is {home / 'runs'})" if home != out.resolve() else ""
             raise ConfigError(f"{out}{shared} holds runs with other settings {diff} (theirs, yours; {path}): run "
                               f"with those, or choose another OUT_DIR (for a first look: --OUT_DIR=results/first-look)")
         return True
     for old in sorted((home / "runs").glob("*/config.json")):
-        config = _read_json(old, "a run's settings")
-        diff = setting_differences(config.get("config", {}) if isinstance(config, dict) else {}, defining)
+        config = read_json_object(old, "a run's record", RECOVER, ConfigError)
+        diff = setting_differences(config.get("config", {}), defining)
         if diff:
             raise ConfigError(f"{old.parent} was trained with other settings {diff} (old, new); choose another "
                               f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or move that folder away")

@@ -16,18 +16,15 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from constants import CONSTANTS, DEFINING, NOTHING
 from schedules import SCHEDULES
 
-# constants that do not change what a run computes (where it runs, how often it logs or saves)
-# (the run-level lists REGULARIZERS, HOFER_BETAS, SLIDING_BETA0S, LAMBDAS, LRS are in each run's name instead)
-NOT_RUN_DEFINING = {"DATA_ROOT", "DOWNLOAD", "VERIFY_DATA", "SPLITS", "REGULARIZERS", "HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS",
-                    "LRS", "OUT_DIR", "DEVICE", "CKPT_EVERY", "EVAL_BATCH", "REPORT_ONLY", "PROGRESS", "THREADS",
-                    "PAIR_WITH", "EXECUTOR", "RAY_ADDRESS", "CPUS_PER_RUN", "GPUS_PER_RUN"}
+# constants that are no setting shared by every run of an OUT_DIR: those that do not change what a run computes (where
+# it runs, how often it logs or saves) and the run-level lists (REGULARIZERS, SPLITS, LRS, ...) whose one value a run
+# takes is in its name instead (the roles of constants.CONSTANTS)
+NOT_RUN_DEFINING = {k for k, c in CONSTANTS.items() if c.role != DEFINING}
 # what a run-defining setting was before it existed: a config.json written earlier, without the key, means this value
-IMPLIED_WHEN_MISSING = {"NESTEROV": False,  # plain momentum was the only choice
-                        "VAL_SIZE": 10_000,  # every earlier run used shipped splits, which no validation set changes
-                        "DETERMINISTIC": True,  # every earlier run was on a CPU, whose kernels are deterministic
-                        "ETF_CLASSIFIER": False}  # every earlier run learned its linear classifier
+IMPLIED_WHEN_MISSING = {k: c.implied for k, c in CONSTANTS.items() if c.implied is not NOTHING}
 # λ before it became the run-level list LAMBDAS: the one value that run names leave out, so older folders keep theirs
 LEGACY_LAMBDA = 0.1
 # config keys of runs written before λ and β0 became run-level lists: compared through `run_settings` instead
@@ -89,8 +86,8 @@ MISSING = "(missing)"
 
 def setting_differences(old: dict, new: dict) -> dict:
     """{key: (old, new)} for the run-defining settings in which two configs differ. A key that one of them lacks
-    counts as its IMPLIED_WHEN_MISSING value (written before the setting existed: every new run-defining constant
-    gets an entry there), else as MISSING, a difference; the per-run keys of older configs (LEGACY_RUN_KEYS) are
+    counts as its IMPLIED_WHEN_MISSING value (written before the setting existed: the constant's `implied` in
+    constants.CONSTANTS), else as MISSING, a difference; the per-run keys of older configs (LEGACY_RUN_KEYS) are
     compared through `run_settings` instead."""
     diff = {}
     for k in sorted((set(old) | set(new)) - LEGACY_RUN_KEYS):
@@ -224,28 +221,29 @@ def settings_home(out: Path) -> Path:
 def read_settings(out: Path) -> dict:
     """The run-defining settings of a results folder (the settings.json of its `settings_home`); {} for a folder
     without one. One ReportError where it is not a JSON object."""
-    return _json_object(settings_home(out) / SETTINGS_FILE, "a folder's settings", "a JSON object of run-defining "
-                        "settings; delete it to have the next run write it again from its own settings")
+    return read_json_object(settings_home(out) / SETTINGS_FILE, "a folder's settings", "a JSON object of run-defining "
+                            "settings; delete it to have the next run write it again from its own settings")
 
 
 def read_study(out: Path) -> dict:
     """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
     overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written
     before it existed. One ReportError where it is not such an object."""
-    return _json_object(Path(out) / STUDY_FILE, "a study's record", "{\"script_defaults\": {...}, \"pair_with\": "
-                        "[...]}; delete it to have the next run write it again (the report then has no default to "
-                        "hold a sweep's choice to, and pairs only with --PAIR_WITH)")
+    return read_json_object(Path(out) / STUDY_FILE, "a study's record", "{\"script_defaults\": {...}, \"pair_with\": "
+                            "[...]}; delete it to have the next run write it again (the report then has no default "
+                            "to hold a sweep's choice to, and pairs only with --PAIR_WITH)")
 
 
-def _json_object(path: Path, what: str, expected: str) -> dict:
-    """The JSON object in `path`; {} where there is no such file; one ReportError naming `what` it should hold and
-    the `expected` form (with how to recover) where it is not a JSON object."""
+def read_json_object(path: Path, what: str, expected: str, error: type = ReportError) -> dict:
+    """The JSON object in `path`; {} where there is no such file; one `error` (ReportError for the report,
+    config.ConfigError before training) naming `what` the file should hold and the `expected` form (with how to
+    recover) where it is not valid JSON or not a JSON object."""
     if not path.exists():
         return {}
     try:
         found = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        found = e
+    except ValueError as e:  # not JSON, not UTF-8, or an integer too long to read
+        found = f"not valid JSON: {e}"
     if not isinstance(found, dict):
-        raise ReportError(f"{path} is not {what} ({found}): expected {expected}")
+        raise error(f"{path} is not {what} ({found}): expected {expected}")
     return found

@@ -6,8 +6,9 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["config", "schedules", "data", "models", "regularizers", "collapse_metrics", "runs", "provenance",
-                "evaluation", "checkpoints", "train", "experiment", "ray_executor", "stats", "tables", "carry_over",
+    py_modules=["constants", "config", "schedules", "data", "models", "regularizers", "collapse_names",
+                "collapse_metrics", "runs", "provenance", "evaluation", "checkpoints", "train", "experiment",
+                "ray_executor", "stats", "tables", "carry_over",
                 "figures", "report"],
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from collapse_metrics import METRIC_NAMES, CollapseAccumulator, class_means, collapse_metrics
+from collapse_names import COLLAPSE, LABELS, SPECTRUM, Label
 
 EXPECTED_NAMES = (
     "nc1", "nc2_equinorm_means", "nc2_equinorm_classifiers", "nc2_equiangular_means",
@@ -138,6 +139,22 @@ def test_names_and_types():
     assert tuple(out) == EXPECTED_NAMES + ("between_class_spectrum",)
     assert all(type(out[k]) is float and math.isfinite(out[k]) for k in EXPECTED_NAMES)
     assert len(out["between_class_spectrum"]) == 4
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize("with_train_means", [False, True])
+def test_every_metric_returned_is_a_name_of_the_label_table_in_its_order(streamed, with_train_means):
+    H, y, W, b = random_problem()
+    R = class_means(H, y, 5) + 0.1 if with_train_means else None
+    if streamed:
+        acc = CollapseAccumulator(5, W, b, train_means=R)
+        for i in range(0, len(y), 30):
+            acc.update(H[i:i + 30], y[i:i + 30])
+        out = acc.compute()
+    else:
+        out = collapse_metrics(H, y, W, b, 5, train_means=R)
+    assert tuple(out) == tuple(COLLAPSE) and METRIC_NAMES + (SPECTRUM,) == tuple(COLLAPSE)
+    assert all(isinstance(label, Label) and all(vars(label).values()) for label in LABELS.values())
 
 
 def reference_spectrum(H, y, C):
