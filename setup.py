@@ -7,7 +7,8 @@ setup(
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
     py_modules=["config", "schedules", "data", "models", "regularizers", "collapse_metrics", "runs", "train",
-                "experiment", "ray_executor", "stats", "tables", "carry_over", "figures", "report"],
+                "experiment", "ray_executor", "stats", "labels", "records", "groups", "compare", "sweeps", "contrasts",
+                "replicates", "folder_table", "summary", "size_curve", "carry_over", "figures", "report"],
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",
