@@ -6,25 +6,24 @@ the results folder whose `contrasts.json` pre-registered the comparisons:
 
 One row per contrast that every dataset's folder names (matched by name): on each dataset the paired difference A − B,
 its CI at the family's Bonferroni level, the Holm-corrected t-test p and the verdict, exactly as in that folder's
-table.md (`tables.contrast_family`); and the carry-over, set by `carries_over`. Beside it, each dataset's collapse
+table.md (`contrasts.contrast_family`); and the carry-over, set by `carries_over`. Beside it, each dataset's collapse
 geometry at the last epoch for the groups the contrasts name: Tr Σ_W / Tr Σ_B on the training subset and the test set
 (Papyan, Han & Donoho, PNAS 2020: within-class variability → 0 relative to the between-class one) and the ETF distance
 of the class means.
 """
-import json
 from pathlib import Path
 
 import numpy as np
 
+from contrasts import CONTRASTS_FILE, Contrast, contrast_family, contrast_groups
+from labels import LABELS
+from records import metric_value, read_summary_spec
 from runs import ReportError, atomic_write
-from stats import judge, level_text
-from tables import CONTRASTS_FILE, _metric, contrast_family, folder_groups, grouped, load_runs, read_contrasts
+from stats import judge, level_text, mean_std
 
 KEY = "carry_over"  # a --SUMMARY spec with this key is a carry-over table
-GEOMETRY = [("train", "scale_free_variation", "train Tr Σ_W / Tr Σ_B"),
-            ("test", "scale_free_variation", "test Tr Σ_W / Tr Σ_B"),
-            ("train", "etf_distance_means", "train ETF distance of the means"),
-            ("test", "etf_distance_means", "test ETF distance of the means")]
+GEOMETRY = [(where, key, f"{where} {LABELS[key]['geometry']}") for key in ("scale_free_variation", "etf_distance_means")
+            for where in ("train", "test")]  # (set, metric, column) of the collapse geometry beside the contrasts
 RULE = ("A dataset's direction is + or − where the CI at its family's level lies above or below 0, and 0 where it "
         "contains 0. The same non-zero direction on every dataset: **carries over**; both + and −: **differs**; 0 on "
         "every dataset: **not detected on either**; otherwise (0 on some, one non-zero direction on the others): "
@@ -49,12 +48,8 @@ def carries_over(directions: list[str]) -> str:
 def read_spec(spec_path: Path) -> dict:
     """{dataset: results folder} of a carry-over spec, each folder holding a contrasts.json; one ReportError naming the
     expected form otherwise."""
-    try:
-        spec = json.loads(Path(spec_path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReportError(f"{spec_path} cannot be read as JSON ({e}); expected {{\"{KEY}\": {{dataset: folder}}}}") \
-            from None
-    datasets = spec.get(KEY) if isinstance(spec, dict) else None
+    spec = read_summary_spec(spec_path)
+    datasets = spec.get(KEY)
     if not isinstance(datasets, dict) or len(datasets) < 2 or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in datasets.items()):
         raise ReportError(f"{spec_path}: expected {{\"{KEY}\": {{\"<dataset>\": \"<results folder>\", ...}}}} naming "
@@ -68,32 +63,28 @@ def read_spec(spec_path: Path) -> dict:
 
 
 def dataset_family(folder: Path) -> tuple[dict, float, dict]:
-    """A dataset's pre-registered family as its folder's table.md reads it: ({contrast name: (contrast, metric, missing
-    sides, paired_tests, Holm t-test p)}, the family's level, {group label: runs} of the groups it names)."""
-    groups = grouped([r for r in load_runs(folder) if r["final"]])
-    cache = {}
-    names = {c[k].rpartition(": ")[0] for c in read_contrasts(folder / CONTRASTS_FILE)["contrasts"] for k in "ab"} - {""}
-    for name in sorted(names):
-        groups.update(folder_groups(folder.parent / name, cache))
-    spec, rows, level, t_adj, _ = contrast_family(folder, groups)
-    family = {c["name"]: (c, metric, missing, res, ta) for (c, metric, missing, res, _), ta in zip(rows, t_adj)}
-    named = {c[k]: groups[c[k]] for c, _, missing, _, _ in family.values() for k in "ab" if c[k] in groups}
+    """A dataset's pre-registered family as its folder's table.md reads it: ({contrast name: (its `Contrast`, Holm
+    t-test p)}, the family's level, {group name: runs} of the groups it names)."""
+    groups = contrast_groups(folder, {})
+    _, rows, level, t_adj, _ = contrast_family(folder, groups)
+    family = {row.spec["name"]: (row, ta) for row, ta in zip(rows, t_adj)}
+    named = {row.spec[k]: groups[row.spec[k]].runs for row, _ in family.values() for k in "ab" if row.spec[k] in groups}
     return family, level, named
 
 
-def _cells(entry, level: float) -> tuple[list[str], str | None]:
+def _cells(entry: tuple[Contrast, float], level: float) -> tuple[list[str], str | None]:
     """A dataset's cells of one contrast (A − B, CI at the family's level, Holm p, verdict) and its direction (None:
     not yet run)."""
-    c, metric, missing, res, ta = entry
-    if missing or res is None or res[0] < 2:
-        return ["–", "–", "–", "not yet: " + (f"no finished group {' nor '.join(missing)}" if missing else
+    row, ta = entry
+    c, metric = row.comparison, row.metric
+    if row.missing or c is None or c.n < 2:
+        return ["–", "–", "–", "not yet: " + (f"no finished group {' nor '.join(row.missing)}" if row.missing else
                                                 "fewer than 2 pairs")], None
-    n, m, s, tp, _ = res
     digits = 2 if metric["unit"] == 100 else 3
-    lo, hi, says = judge(n, m, s, level, metric["margin"], metric["lower_is_better"], digits)
+    lo, hi, says = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"], digits)
     ci = f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" if np.isfinite(lo) else "–"
-    return [f"{m:+.{digits}f} ({n} pairs)", ci, f"{ta:.3g}", says], direction(lo, hi) if np.isfinite(lo) else (
-        "+" if m > 0 else "−" if m < 0 else "0")
+    return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", says], direction(lo, hi) if np.isfinite(lo) else (
+        "+" if c.mean > 0 else "−" if c.mean < 0 else "0")
 
 
 def write_carry_over(spec_path: Path) -> Path:
@@ -148,6 +139,7 @@ def write_carry_over(spec_path: Path) -> Path:
 
 
 def _geometry(rs: list[dict], where: str, key: str) -> str:
-    values = [v for r in rs if np.isfinite(v := _metric(r["final"].get(where, {}), key))]
-    return (f"{np.mean(values):.3g} ± {np.std(values, ddof=1):.2g}" if len(values) > 1 else
-            f"{values[0]:.3g}" if values else "–") + (f" ({len(values)} of {len(rs)})" if len(values) < len(rs) else "")
+    """mean ± std (3 significant digits) of a collapse metric over the runs where it is defined, 'k of n' where not
+    every run."""
+    values = [v for r in rs if np.isfinite(v := metric_value(r["final"].get(where, {}), key))]
+    return mean_std(values, ".3g", ".2g") + (f" ({len(values)} of {len(rs)})" if len(values) < len(rs) else "")

@@ -15,10 +15,13 @@ import numpy as np
 matplotlib.use("Agg")  # files only, no display: before pyplot picks a backend
 import matplotlib.pyplot as plt  # noqa: E402
 
+from compare import paired  # noqa: E402
+from groups import Group, grouped, pair_key  # noqa: E402
+from labels import LABELS  # noqa: E402
+from records import final_test_acc, logged_value, mean_over_run, sampled_duplicate_edges  # noqa: E402
 from runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
 from stats import choose, ci95  # noqa: E402
-from tables import (SWEPT, grouped, is_held_out, logged_value, mean_over_run, pair_key,  # noqa: E402
-                    sampled_duplicate_edges, sweeps)
+from sweeps import SWEPT, is_held_out, sweeps  # noqa: E402
 
 BOTH = (("train", "-"), ("test", "--"))  # line styles of a quantity shown on the training subset and the test set
 
@@ -39,20 +42,20 @@ def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> li
         paths.append(paired_figure(out, {**others, **groups}, colors))
     shown = {**others, **groups}
     if any(r["final"] and isinstance(r["final"].get("train"), dict) and "between_class_spectrum" in r["final"]["train"]
-           for rs in shown.values() for r in rs):
+           for g in shown.values() for r in g.runs):
         paths.append(spectrum_figure(out, shown, colors))
     return paths + [sweep_figure(out, sw) for sw in sweeps(finished, read_study(out).get("script_defaults", {}))]
 
 
-def per_split_points(shown: dict) -> tuple[list, dict, list]:
+def per_split_points(shown: dict[str, Group]) -> tuple[list, dict, list]:
     """What per_split.png draws for the finished groups `shown` (in order, at x = 0, 1, …): the final test
     accuracies (%) of the runs of one split and seed as {pair_key: [(x, accuracy), …]}, and each group's
     (x, mean, lo, hi) with the 95 % CI of its mean (NaN for one run)."""
     labels, lines, means = list(shown), {}, []
     for x, label in enumerate(labels):
         acc = []
-        for r in shown[label]:
-            acc.append(100 * r["final"]["test_acc"])
+        for r in shown[label].runs:
+            acc.append(100 * final_test_acc(r))
             lines.setdefault(pair_key(r), []).append((x, acc[-1]))
         lo, hi = ci95(len(acc), float(np.mean(acc)), float(np.std(acc, ddof=1)) if len(acc) > 1 else float("nan"))
         means.append((x, float(np.mean(acc)), lo, hi))
@@ -91,14 +94,12 @@ def accuracy_figure(out: Path, groups: dict, colors: dict) -> Path:
 def collapse_figure(out: Path, groups: dict, colors: dict) -> Path:
     """collapse.png: the neural-collapse metrics during training, on the training subset and the test set."""
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
-    for ax, key, title, log, styles in (
-            (axes[0, 0], "nc1", "NC1  Tr(Σ_W Σ_B⁺)/C", True, BOTH),
-            (axes[0, 1], "etf_distance_means", "ETF distance of class means", False, BOTH),
-            (axes[0, 2], "etf_distance_classifiers", "ETF distance of classifiers W", False, BOTH[:1]),
-            (axes[1, 0], "nc3_self_duality", "NC3 self-duality ‖W/‖W‖ − M/‖M‖‖²", False, BOTH),
-            (axes[1, 1], "nc4_ncc_mismatch", "NC4 NCC mismatch", False, BOTH),
-            (axes[1, 2], "within_class_variation", "within-class variation Tr Σ_W", True, BOTH)):
-        panel(ax, groups, colors, lambda l, w, key=key: l[w][key], title, log=log, styles=styles)
+    for ax, key, log, styles in ((axes[0, 0], "nc1", True, BOTH), (axes[0, 1], "etf_distance_means", False, BOTH),
+                                 (axes[0, 2], "etf_distance_classifiers", False, BOTH[:1]),
+                                 (axes[1, 0], "nc3_self_duality", False, BOTH),
+                                 (axes[1, 1], "nc4_ncc_mismatch", False, BOTH),
+                                 (axes[1, 2], "within_class_variation", True, BOTH)):
+        panel(ax, groups, colors, lambda l, w, key=key: l[w][key], LABELS[key]["panel"], log=log, styles=styles)
     _legend(axes[0, 0])
     fig.suptitle("neural collapse: solid = training subset, dashed = test set (NCC with training means); "
                  "dotted: train accuracy first 100 %", fontsize=10)
@@ -113,10 +114,9 @@ def _mean_death(key: str):
 def deaths_figure(out: Path, groups: dict, colors: dict) -> Path:
     """deaths.png: the 0-dim Vietoris–Rips death times of each class's codes during training."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    panel(axes[0], groups, colors, _mean_death("death_mean"), "mean death time per class (training subset)",
+    panel(axes[0], groups, colors, _mean_death("death_mean"), f"{LABELS['death_mean']['panel']} (training subset)",
           log=True)
-    panel(axes[1], groups, colors, _mean_death("death_max"), "largest death time per class (mean over classes)",
-          log=True)
+    panel(axes[1], groups, colors, _mean_death("death_max"), LABELS["death_max"]["panel"], log=True)
     _legend(axes[0])
     fig.suptitle("0-dim Vietoris–Rips death times of each class's latent codes (run metric)", fontsize=9)
     return _save(fig, Path(out) / "deaths.png")
@@ -125,10 +125,10 @@ def deaths_figure(out: Path, groups: dict, colors: dict) -> Path:
 def paired_figure(out: Path, shown: dict, colors: dict) -> Path:
     """paired.png: NC1, ETF distance of the means and death times of this folder's groups beside those paired in."""
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-    panel(axes[0], shown, colors, lambda l, w: l[w]["nc1"], "NC1 (training subset)", log=True)
+    panel(axes[0], shown, colors, lambda l, w: l[w]["nc1"], f"{LABELS['nc1']['column']} (training subset)", log=True)
     panel(axes[1], shown, colors, lambda l, w: l[w]["etf_distance_means"],
-          "ETF distance of class means (training subset)")
-    panel(axes[2], shown, colors, _mean_death("death_mean"), "mean death time per class", log=True)
+          f"{LABELS['etf_distance_means']['panel']} (training subset)")
+    panel(axes[2], shown, colors, _mean_death("death_mean"), LABELS["death_mean"]["panel"], log=True)
     _legend(axes[0])
     fig.suptitle("this folder's runs beside those paired in (prefixed with their folder); mean ± std over splits",
                  fontsize=9)
@@ -139,11 +139,11 @@ def spectrum_figure(out: Path, shown: dict, colors: dict) -> Path:
     """spectrum.png: the C − 1 largest eigenvalues of Σ_B at the last epoch, each over their sum, largest first
     (all 1/(C − 1) at a simplex ETF), on the training subset and the test set: the geometric mean over a group's runs
     with the range of its runs; beside it the ETF classifier's learned scale s during training, where one was used."""
-    scaled = {k: rs for k, rs in shown.items() if any("etf_scale" in l for r in rs for l in r["log"][-1:])}
+    scaled = {k: g for k, g in shown.items() if any("etf_scale" in l for r in g.runs for l in r["log"][-1:])}
     fig, axes = plt.subplots(1, 3 if scaled else 2, figsize=(16 if scaled else 11, 4.2))  # a panel for s only with it
     for ax, where in zip(axes, ("train", "test")):
-        for label, rs in shown.items():
-            spectra = [r["final"][where].get("between_class_spectrum") for r in rs if r["final"]
+        for label, g in shown.items():
+            spectra = [r["final"][where].get("between_class_spectrum") for r in g.runs if r["final"]
                        and isinstance(r["final"].get(where), dict)]
             spectra = np.array([s for s in spectra if s])
             if not spectra.size:
@@ -162,14 +162,14 @@ def spectrum_figure(out: Path, shown: dict, colors: dict) -> Path:
         ax.grid(alpha=0.3, which="both")
     _legend(axes[0])
     if scaled:
-        panel(axes[2], scaled, colors, lambda l, w: l["etf_scale"], "ETF classifier's learned scale s", log=True)
+        panel(axes[2], scaled, colors, lambda l, w: l["etf_scale"], LABELS["etf_scale"]["panel"], log=True)
         _legend(axes[2])
     fig.suptitle("geometric mean over runs, band: range of the runs", fontsize=9)
     return _save(fig, Path(out) / "spectrum.png")
 
 
 def sweep_figure(out: Path, sw: dict) -> Path:
-    """sweep.png (hofer's β) or sweep_<reg>_<param>.png: final accuracy against the swept value (`tables.sweeps`),
+    """sweep.png (hofer's β) or sweep_<reg>_<param>.png: final accuracy against the swept value (`sweeps.sweeps`),
     each split's test accuracy in grey and the mean ± std of test and validation accuracy. A grid is `grid_figure`."""
     if isinstance(sw["param"], tuple):
         return grid_figure(out, sw)
@@ -197,7 +197,7 @@ def sweep_figure(out: Path, sw: dict) -> Path:
 
 
 def grid_figure(out: Path, sw: dict) -> Path:
-    """sweep_<reg>_grid.png: a grid of two parameters (`tables._grid`), final accuracy against the second, one line
+    """sweep_<reg>_grid.png: a grid of two parameters (`sweeps._grid`), final accuracy against the second, one line
     per value of the first: the validation mean ± std (solid; test where no validation was logged) and the test mean
     (dashed), with the held-out choice ringed."""
     (p, q), (rows, cols) = sw["param"], sw["axes"]
@@ -232,7 +232,8 @@ def panel(ax, groups: dict, colors: dict, get, title: str, log=False, styles=(("
     mean epoch of first 100 % train accuracy dotted (the band clipped at `upper`, where the quantity cannot exceed
     it); a note instead where the quantity is never defined."""
     plotted = []
-    for label, rs in groups.items():
+    for label, g in groups.items():
+        rs = g.runs
         for where, ls in styles:
             e, m, lo, hi = _curves(rs, lambda l: get(l, where), log=log)
             if not len(e):
@@ -286,35 +287,22 @@ def _save(fig, path: Path) -> Path:
 
 
 def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
-    """<spec>.png of a size-curve spec (`tables.size_curve`): final test accuracy against the training size (log
+    """<spec>.png of a size-curve spec (`size_curve.size_curve`): final test accuracy against the training size (log
     axis), mean and 95 % CI over splits per regulariser; beside it each paired gap A − B the spec names, with its
-    95 % CI, per size; last, the fraction of tree edges between copies of one image per size, logged and as the
-    sampling alone predicts."""
+    95 % CI, per size (`compare.paired`, as in the table); last, the fraction of tree edges between copies of one
+    image per size, logged and as the sampling alone predicts."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharex=True, gridspec_kw=dict(width_ratios=[1, 1, 0.7]))
     for i, (reg, by_size) in enumerate(curve.items()):
         sizes = [s for s, runs in by_size.items() if runs]
-        acc = [100 * np.array([r["final"]["test_acc"] for r in by_size[s]]) for s in sizes]
-        _errorbars(axes[0], _dodged(sizes, i, len(curve)), acc, f"C{i}", reg)
+        acc = [100 * np.array([final_test_acc(r) for r in by_size[s]]) for s in sizes]
+        intervals = [(v.mean(), *ci95(v.size, v.mean(), v.std(ddof=1) if v.size > 1 else float("nan"))) for v in acc]
+        _errorbars(axes[0], _dodged(sizes, i, len(curve)), intervals, f"C{i}", reg)
     for i, (a, b) in enumerate(gaps):
-        sizes, diffs = [], []
-        for s, runs in curve[a].items():
-            other = {pair_key(r): r["final"]["test_acc"] for r in curve[b].get(s, [])}
-            d = [100 * (r["final"]["test_acc"] - other[pair_key(r)]) for r in runs if pair_key(r) in other]
-            if d:
-                sizes.append(s)
-                diffs.append(np.array(d))
-        _errorbars(axes[1], _dodged(sizes, i, len(gaps)), diffs, f"C{i + len(curve)}", f"{a} − {b}")
+        gap = {s: c for s, runs in curve[a].items() if (c := paired(runs, curve[b].get(s, []))).n}
+        _errorbars(axes[1], _dodged(list(gap), i, len(gaps)), [(c.mean, *c.ci) for c in gap.values()],
+                   f"C{i + len(curve)}", f"{a} − {b}")
     axes[1].axhline(0, color="0.5", lw=1)
-    zero = {}  # size: each run's mean fraction of zero-length edges, over every regulariser (the sampling is shared)
-    for by_size in curve.values():
-        for size, runs in by_size.items():
-            zero.setdefault(size, []).extend(z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None)
-    sizes = sorted(s for s, z in zero.items() if z)
-    axes[2].plot(sizes, [np.mean(zero[s]) for s in sizes], "o", color="0.3", label="logged")  # no line: a size may lack the log
-    predicted = {s: p for s in sorted(zero) if (p := sampled_duplicate_edges(
-        [r for by_size in curve.values() for r in by_size.get(s, [])])) is not None}
-    axes[2].plot(list(predicted), list(predicted.values()), "x--", color="0.6", label="sampling alone")
-    axes[2].set_ylim(0, 1)
+    _zero_edges_panel(axes[2], curve)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("labelled training images")
@@ -331,18 +319,31 @@ def size_curve_figure(spec_path: Path, curve: dict, gaps: list) -> Path:
     return _save(fig, Path(spec_path).with_suffix(".png"))
 
 
+def _zero_edges_panel(ax, curve: dict) -> None:
+    """The fraction of tree edges between copies of one image per size: each run's mean over epochs, averaged over
+    every regulariser's runs (the sampling is shared), and what the sampling alone predicts."""
+    zero = {}  # size: each run's mean fraction of zero-length edges, over every regulariser
+    for by_size in curve.values():
+        for size, runs in by_size.items():
+            zero.setdefault(size, []).extend(z for r in runs if (z := mean_over_run(r, "zero_edges")) is not None)
+    sizes = sorted(s for s, z in zero.items() if z)
+    ax.plot(sizes, [np.mean(zero[s]) for s in sizes], "o", color="0.3", label="logged")  # no line: a size may lack the log
+    predicted = {s: p for s in sorted(zero) if (p := sampled_duplicate_edges(
+        [r for by_size in curve.values() for r in by_size.get(s, [])])) is not None}
+    ax.plot(list(predicted), list(predicted.values()), "x--", color="0.6", label="sampling alone")
+    ax.set_ylim(0, 1)
+
+
 def _dodged(sizes: list, i: int, k: int) -> list:
     """The sizes of the i-th of k series shifted by a few % on the log axis, so that no bar at one size hides another."""
     return [s * 1.04 ** (i - (k - 1) / 2) for s in sizes]
 
 
-def _errorbars(ax, sizes: list, values: list, color, label: str) -> None:
-    """Means with their 95 % CI (Student's t over the values) at each size; a size of one value without a bar."""
+def _errorbars(ax, sizes: list, intervals: list, color, label: str) -> None:
+    """Means with their 95 % CI at each size, from (mean, lo, hi) each; a size whose CI is undefined (one value, or
+    no spread) without a bar."""
     if not sizes:
         return
-    means = np.array([v.mean() for v in values])
-    half = []
-    for v in values:
-        lo, hi = ci95(v.size, v.mean(), v.std(ddof=1) if v.size > 1 else float("nan"))
-        half.append((hi - lo) / 2 if np.isfinite(lo) else 0.0)
+    means = np.array([m for m, _, _ in intervals])
+    half = [(hi - lo) / 2 if np.isfinite(lo) else 0.0 for _, lo, hi in intervals]
     ax.errorbar(sizes, means, yerr=half, fmt="o-", color=color, capsize=3, label=label)

@@ -4,21 +4,24 @@
     python report.py results/mnist-250-ablations --PAIR_WITH=results/mnist-250   # also pair with another folder
     python report.py --SUMMARY=results/hofer-row.json   # one table of paired comparisons across folders
 
-Reads `runs/*/{config,final}.json` and `log.jsonl`, writes `table.md` (`tables.py`), `per_split.png`, `accuracy.png`,
-`collapse.png` and `deaths.png` beside them (and a sweep figure per sweep; `figures.py`). Runs are grouped by
-regulariser (and β / lr where several were run); paired comparisons use the splits two groups share (same split ⇒
-same initialisation and batches). Without --PAIR_WITH, a folder is paired with those its `study.json` names (the
-study's own --PAIR_WITH).
+Reads `runs/*/{config,final}.json` and `log.jsonl` (`records.py`), writes `table.md` (`folder_table.py`),
+`per_split.png`, `accuracy.png`, `collapse.png` and `deaths.png` beside them (and a sweep figure per sweep;
+`figures.py`). Runs are grouped by regulariser (and β / lr where several were run; `groups.py`); paired comparisons use
+the splits two groups share (same split ⇒ same initialisation and batches; `compare.py`). Without --PAIR_WITH, a folder
+is paired with those its `study.json` names (the study's own --PAIR_WITH). A --SUMMARY spec is a table of rows
+(`summary.py`), a size curve (`size_curve.py`) or a carry-over (`carry_over.py`).
 """
-import json
 import signal
 import sys
 from pathlib import Path
 
 import carry_over
 from figures import size_curve_figure, write_figures
+from folder_table import write_table
+from records import load_runs, read_summary_spec
 from runs import ReportError, read_study
-from tables import load_runs, write_size_curve, write_summary, write_table
+from size_curve import write_size_curve
+from summary import write_summary
 
 ROOT = Path(__file__).resolve().parent  # study.json names the folders paired with relative to the repository root
 USAGE = ("usage: python report.py RESULTS_DIR [--PAIR_WITH=OTHER_DIR[,OTHER_DIR...]]\n"
@@ -53,18 +56,11 @@ def remove_stale_temporaries(out: Path) -> None:
 
 
 def write_any_summary(spec_path: Path) -> str:
-    """A --SUMMARY spec: rows of paired comparisons across folders (`tables.write_summary`), a size curve
-    (`tables.write_size_curve`, with its figure) or a carry-over across datasets (`carry_over.write_carry_over`);
-    returns what was written. One ReportError where the spec is not a JSON object."""
-    try:
-        spec = json.loads(Path(spec_path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        spec = e
-    if not isinstance(spec, dict):
-        found = spec if isinstance(spec, Exception) else f"a JSON {type(spec).__name__}"
-        raise ReportError(f"{spec_path} is not a summary spec ({found}): expected a JSON object with \"rows\" (see "
-                          'results/hofer-row.json), "size_curve" (results/size-curve.json) or "carry_over" '
-                          "(results/carry-over.json)")
+    """A --SUMMARY spec: rows of paired comparisons across folders (`summary.write_summary`), a size curve
+    (`size_curve.write_size_curve`, with its figure) or a carry-over across datasets (`carry_over.write_carry_over`);
+    returns what was written. One ReportError where the spec is not a JSON object (`records.read_summary_spec`), or not of
+    the form its kind takes."""
+    spec = read_summary_spec(spec_path)
     if carry_over.KEY in spec:
         return str(carry_over.write_carry_over(spec_path))
     if "size_curve" not in spec:

@@ -8,8 +8,8 @@ setup(
     python_requires=">=3.10",
     py_modules=["constants", "config", "schedules", "data", "models", "regularizers", "collapse_names",
                 "collapse_metrics", "runs", "provenance", "evaluation", "checkpoints", "train", "experiment",
-                "ray_executor", "stats", "tables", "carry_over",
-                "figures", "report"],
+                "ray_executor", "stats", "records", "groups", "compare", "sweeps", "contrasts", "replicates",
+                "folder_table", "summary", "size_curve", "carry_over", "figures", "report"],
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",

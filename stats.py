@@ -2,7 +2,7 @@
 correction, the held-out choice of a swept parameter, the noise floor that a replicate under another seed gives, and
 the share of tree edges that the group sampling alone makes zero.
 
-numpy and scipy only: no run folders, no formatting of tables beyond `mean_std`.
+numpy and scipy only: no run folders, no formatting of tables beyond `mean_std` and `defined_mean_std`.
 """
 import numpy as np
 from scipy import stats
@@ -79,10 +79,24 @@ def judge(n: int, mean: float, std: float, level: float = 0.95, margin: float | 
     return lo, hi, verdict(lo, hi, level, margin, lower_is_better, digits)
 
 
-def mean_std(values) -> str:
-    """`mean ± std` (ddof 1) with two decimals; the mean alone for one value, – for none."""
+def mean_std(values, mean: str = ".2f", std: str = ".2f") -> str:
+    """`mean ± std` (ddof 1), two decimals unless the format specs `mean` and `std` say otherwise; the mean alone for
+    one value, – for none."""
     v = np.asarray(values, dtype=float)
-    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if v.size > 1 else (f"{v.mean():.2f}" if v.size else "–")
+    return f"{v.mean():{mean}} ± {v.std(ddof=1):{std}}" if v.size > 1 else (f"{v.mean():{mean}}" if v.size else "–")
+
+
+def defined_mean_std(values, median: bool = False) -> str:
+    """`mean_std` of the defined (finite) values to 3 significant digits (the std to 2), for metrics that span decades;
+    'k of n defined' where some are not, `undefined` where none is; with `median`, also the median of three or more
+    (NC1 spans decades across splits)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "undefined"
+    med = f" (median {np.median(v):.3g})" if median and v.size > 2 else ""
+    note = f" ({v.size} of {len(values)} defined)" if v.size < len(values) else ""
+    return mean_std(v, ".3g", ".2g") + med + note
 
 
 def paired_tests(a: dict, b: dict, unit: float = 100) -> tuple[int, float, float, float, float]:

@@ -1,5 +1,6 @@
 """Shared fixtures: the genuine MNIST (where ../shared/data has it) and small generated datasets in the
-datasets' own file formats, so that tests go through the real torchvision loading code."""
+datasets' own file formats, so that tests go through the real torchvision loading code; and `drawn`, what the
+report's figures show."""
 import hashlib
 import os
 import struct
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+
+import figures
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -96,3 +99,23 @@ def _few_threads():
     deterministic = torch.are_deterministic_algorithms_enabled()
     yield
     torch.use_deterministic_algorithms(deterministic)
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> dict:
+    """{file name: [(line label, x, y) of every line of every axis]} of the figures a test writes: what they show;
+    also {"<file name>: <axis title>": the same of that axis alone}. A file written again replaces its entries."""
+    shown, save = {}, figures._save
+
+    def recording(fig, path):
+        shown[Path(path).name] = []
+        for ax in fig.axes:
+            handles, labels = ax.get_legend_handles_labels()          # an error bar's data line is its first
+            lines = [(label, h.lines[0] if hasattr(h, "lines") else h) for h, label in zip(handles, labels)]
+            lines += [(l.get_label(), l) for l in ax.get_lines() if l.get_label().startswith("_")]  # unlabelled
+            data = [(label, list(l.get_xdata()), list(l.get_ydata())) for label, l in lines]
+            shown[f"{Path(path).name}: {ax.get_title()}"] = data
+            shown[Path(path).name] += data
+        return save(fig, path)
+    monkeypatch.setattr(figures, "_save", recording)
+    return shown

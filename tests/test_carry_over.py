@@ -9,7 +9,7 @@ import carry_over
 import report
 import stats as report_stats
 from runs import ReportError
-from tests.test_report import METRICS, labelled_run
+from tests.report_helpers import METRICS, labelled_run
 
 CONTRASTS = [("sliding − vanilla", "{main}: sliding", "{main}: vanilla"), ("sliding − hofer", "{main}: sliding", "hofer"),
              ("hofer − vanilla", "hofer", "{main}: vanilla")]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import report
-import tables
-from tests.test_report import METRICS, labelled_run
+import records
+from tests.report_helpers import METRICS, labelled_run
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_run_symlinks_that_form_a_loop_are_listed(folder):
 def test_every_committed_run_is_consistent():
     """The checks refuse none of the runs in results/ (a refused one would be a finding to report)."""
     root = Path(__file__).resolve().parents[1] / "results"
-    runs = [r for f in sorted(root.glob("*/runs")) for r in tables.load_runs(f.parent)]
+    runs = [r for f in sorted(root.glob("*/runs")) for r in records.load_runs(f.parent)]
     assert len(runs) > 300 and [r["name"] for r in runs if r["problem"]] == []
     assert all(r["final"] and r["final"]["train"] != METRICS for r in runs)
 

@@ -1,0 +1,133 @@
+"""sweeps.py: sweeps of one parameter and grids of two, their tables and held-out choice, and their figures."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import records
+import report
+import sweeps
+from tests.report_helpers import fake_run, labelled_run, study
+
+
+def test_beta_sweep_compares_betas_on_the_splits_all_of_them_finished(tmp_path, drawn):
+    study(tmp_path, HOFER_BETAS=[4.0])
+    acc = {(1.0, 10): 0.90, (1.0, 11): 0.92, (2.0, 10): 0.93, (2.0, 11): 0.91, (4.0, 10): 0.89, (4.0, 11): 0.90}
+    for (b, s), a in acc.items():
+        fake_run(tmp_path, "hofer", b, s, a)
+    fake_run(tmp_path, "hofer", 1.0, 12, 0.99)   # split 12 only for β = 1: left out of the comparison
+    fake_run(tmp_path, "hofer", 2.0, 12, None)   # still running
+    fake_run(tmp_path, "vanilla", 0.0, 10, 0.5)  # other regularisers are not part of the sweep
+    finished = [r for r in records.load_runs(tmp_path) if r["final"]]
+    sw = next(sw for sw in sweeps.sweeps(finished) if (sw["reg"], sw["param"]) == ("hofer", "beta"))
+    betas, splits, table = sw["values"], sw["splits"], sw["test"]
+    assert betas == [1.0, 2.0, 4.0] and splits == [10, 11]
+    np.testing.assert_allclose(table, [[0.90, 0.92], [0.93, 0.91], [0.89, 0.90]])
+    assert "sweep.png" in report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "| 2 (held-out choice) | 93.00 | 91.00 | 92.00 ± 1.41 | – |" in text   # mean over 10, 11: 92.0 vs 91.0
+    # the default β = 4 is beaten by 2.50 points, more than one paired standard error: std(4, 1)/√2 = 1.50
+    assert "Held-out choice by test accuracy: β = 2 (beats the default 4 by 2.50 > one paired SE (1.50)" in text
+    assert "split 12" not in text
+    assert "| hofer β=2 − hofer β=1 | 2 | +1.00 | [-24.41, +26.41] | 2.83 | 1 of 2 |" in text   # 93 > 90, 91 < 92
+    lines = {label: (x, y) for label, x, y in drawn["sweep.png"]}
+    x, y = lines["test: mean ± std over 2 splits"]                      # the mean over splits 10, 11 per β
+    assert x == [1.0, 2.0, 4.0] and y == pytest.approx([91.0, 92.0, 89.5])
+    greys = [y for label, x, y in drawn["sweep.png"] if label.startswith("_")][:2]   # one grey line per split
+    assert greys == [pytest.approx([90, 93, 89]), pytest.approx([92, 91, 90])]
+
+
+def test_several_betas_on_reported_splits_are_shown_without_a_best(tmp_path):
+    for b, a in ((2.0, 0.92), (4.0, 0.93)):
+        fake_run(tmp_path, "hofer", b, 0, a)
+        fake_run(tmp_path, "hofer", b, 10, a)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "hofer's β values" in text and "choice" not in text and "β is chosen on the held-out splits" in text
+
+
+@pytest.mark.parametrize("betas", [[2.0], []])
+def test_no_sweep_without_several_betas(tmp_path, betas):
+    for b in betas:
+        fake_run(tmp_path, "hofer", b, 0, 0.9)
+    fake_run(tmp_path, "sliding", 1.1, 0, 0.95)
+    fake_run(tmp_path, "sliding", 1.1, 1, 0.95)
+    finished = [r for r in records.load_runs(tmp_path) if r["final"]]
+    assert sweeps.sweeps(finished) == []
+    report.write_report(tmp_path)
+    assert "β sweep" not in (tmp_path / "table.md").read_text() and not (tmp_path / "sweep.png").exists()
+
+
+def test_a_lambda_sweep_on_held_out_splits_is_chosen_by_validation_accuracy(tmp_path, drawn):
+    # λ = 0.3 has the best test accuracy, λ = 0.03 the best validation accuracy; the default λ = 0.1 is beaten
+    acc = {0.03: ((0.90, 0.92), (0.95, 0.96)), 0.1: ((0.91, 0.92), (0.93, 0.94)), 0.3: ((0.95, 0.96), (0.90, 0.90))}
+    for lam, (test, val) in acc.items():
+        for split, t, v in zip((10, 11), test, val):
+            labelled_run(tmp_path, f"ramp_lam{lam:g}_lr0.1_split{split}", "ramp", split, t, val_acc=v, lam=lam)
+    study(tmp_path, LAMBDAS=[0.1])
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "## ramp's λ sweep" in text and "| 0.03 (held-out choice) |" in text
+    assert "Held-out choice by validation accuracy: λ = 0.03 (beats the default 0.1 by 2.00 > one paired SE" in text
+    lines = {label: (x, y) for label, x, y in drawn["sweep_ramp_lam.png"]}          # the mean over splits 10, 11
+    assert lines["validation: mean ± std over 2 splits"] == ([0.03, 0.1, 0.3], pytest.approx([95.5, 93.5, 90.0]))
+    assert lines["test: mean ± std over 2 splits"] == ([0.03, 0.1, 0.3], pytest.approx([91.0, 91.5, 95.5]))
+
+
+GRID_VAL = {(1.1, 0.03): (0.930, 0.920, 0.940), (1.1, 0.1): (0.920, 0.910, 0.930),   # (β0, λ): validation on
+            (2.0, 0.03): (0.940, 0.935, 0.945), (2.0, 0.1): (0.900, 0.900, 0.900)}   # splits 10, 11, 12
+
+
+def _sliding_grid(out: Path, settings) -> None:
+    for (beta0, lam) in settings:
+        for split, v in zip((10, 11, 12), GRID_VAL[beta0, lam]):
+            labelled_run(out, f"sliding_beta{beta0:g}_lam{lam:g}_lr0.1_split{split}", "sliding", split, v - 0.01,
+                         val_acc=v, beta=beta0, lam=lam)
+    study(out, SLIDING_BETA0S=[1.1], LAMBDAS=[0.1])
+
+
+def test_a_full_grid_is_one_sweep_over_its_settings_with_one_held_out_choice(tmp_path, drawn):
+    _sliding_grid(tmp_path, GRID_VAL)
+    [sw] = sweeps.sweeps([r for r in records.load_runs(tmp_path) if r["final"]], {"SLIDING_BETA0S": [1.1],
+                                                                                 "LAMBDAS": [0.1]})
+    assert sw["param"] == ("beta0", "lam") and sw["values"] == list(GRID_VAL) and sw["default"] == (1.1, 0.1)
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "## sliding's (β0, λ) grid: 4 settings on the 3 splits every setting finished" in text
+    assert "β0 sweep" not in text and "λ sweep" not in text                 # not split into one-parameter sweeps
+    def cell(setting) -> str:                                              # validation mean ± std (diff ± SE)
+        v, d = 100 * np.array(GRID_VAL[setting]), 100 * (np.array(GRID_VAL[setting]) - np.array(GRID_VAL[1.1, 0.1]))
+        return f"{v.mean():.2f} ± {v.std(ddof=1):.2f} ({d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(3):.2f})"
+    rows = {l.split(" | ")[0]: l for l in text.splitlines() if l.startswith("| 1.1 | ") or l.startswith("| 2 | ")}
+    assert rows["| 2"] == f"| 2 | {cell((2.0, 0.03))} **(held-out choice)** | {cell((2.0, 0.1))} |"
+    assert rows["| 2"] == "| 2 | 94.00 ± 0.50 (+2.00 ± 0.29) **(held-out choice)** | 90.00 ± 0.00 (-2.00 ± 0.58) |"
+    d = 100 * (np.array(GRID_VAL[2.0, 0.03]) - np.array(GRID_VAL[1.1, 0.1]))
+    se = d.std(ddof=1) / np.sqrt(3)
+    assert rows["| 1.1"].endswith("| 92.00 ± 1.00 (default) |")
+    assert text.count("**(held-out choice)**") == 1 and text.count("| 2, 0.03 (held-out choice) |") == 1
+    assert (f"Held-out choice by validation accuracy: one for the grid, (β0, λ) = (2, 0.03) (beats the default "
+            f"1.1, 0.1 by {d.mean():.2f} > one paired SE ({se:.2f}) points).") in text
+    lines = {label: y for label, x, y in drawn["sweep_sliding_grid.png"]}
+    for beta0 in (1.1, 2.0):                                         # validation mean against λ = 0.03, 0.1
+        assert lines[f"β0 = {beta0:g}: validation"] == pytest.approx(
+            [100 * np.mean(GRID_VAL[beta0, lam]) for lam in (0.03, 0.1)])
+    assert lines["held-out choice"] == pytest.approx([100 * np.mean(GRID_VAL[2.0, 0.03])])
+    assert not (tmp_path / "sweep_sliding_beta0.png").exists()
+
+
+def test_an_l_of_one_parameter_sweeps_is_not_a_grid(tmp_path):
+    _sliding_grid(tmp_path, [(1.1, 0.03), (1.1, 0.1), (2.0, 0.1)])          # (2, 0.03) not run
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "grid" not in text and "## sliding's β0 sweep (λ=0.1)" in text and "## sliding's λ sweep (β0=1.1)" in text
+
+
+def test_without_study_json_a_sweep_has_no_default_and_the_best_mean_is_the_choice(tmp_path):
+    for split, accs in ((10, (0.91, 0.92)), (11, (0.92, 0.925))):   # β = 4 is 0.75 points better, SE 0.25
+        for beta, acc in zip((2.0, 4.0), accs):
+            fake_run(tmp_path, "hofer", beta, split, acc)
+    report.write_report(tmp_path)
+    assert "Held-out choice by test accuracy: β = 4 (best mean)." in (tmp_path / "table.md").read_text()
+    study(tmp_path, HOFER_BETAS=[2.0])                               # the default 2 is beaten by more than one SE
+    report.write_report(tmp_path)
+    assert "β = 4 (beats the default 2 by 0.75 > one paired SE (0.25) points)" in (tmp_path / "table.md").read_text()
