@@ -51,7 +51,7 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
     L += replicate_section(groups, others)
     L += collapse_tables(groups)
     L += trajectory_tables(groups)
-    L += provenance(finished, cfg)
+    L += provenance_section(finished, cfg)
     path = Path(out) / "table.md"
     atomic_write(path, "\n".join(L) + "\n")
     return path
@@ -212,7 +212,7 @@ def _runs_with(groups: dict[str, Group], key: str, value: str) -> str:
     return ", ".join(f"{name} {k}" for name, k in counts.items() if k)
 
 
-def provenance(finished: list[dict], cfg: dict) -> list[str]:
+def provenance_section(finished: list[dict], cfg: dict) -> list[str]:
     """Where and with what the finished runs were computed, and the configuration they share."""
     L = ["", "## Provenance", ""]
     groups = grouped(finished) if finished else {}

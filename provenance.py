@@ -4,7 +4,7 @@
     where(device)                  device, CPU, kernels: what each segment of a run records (`runs.PROVENANCE_COMPARED`)
     process_provenance(device)     `where`, plus commit, library versions and date: what final.json holds beside a run
 
-Not the report's provenance section (`tables.provenance`), which reads these fields back from final.json.
+Not the report's provenance section (`folder_table.provenance_section`), which reads these fields back from final.json.
 """
 import os
 import platform

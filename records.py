@@ -15,7 +15,7 @@ from runs import OUTCOMES, PROVENANCE_COMPARED, ReportError, read_log, run_name,
 from schedules import SCHEDULES
 from stats import expected_duplicate_edges
 
-DIRTY = "+dirty"  # the end of final.json's commit where the run's code was not committed (train.provenance)
+DIRTY = "+dirty"  # end of final.json's commit where the run's code was not committed (provenance.process_provenance)
 
 
 # ------------------------------------------------------------------------------------------------ JSON files
