@@ -6,7 +6,7 @@ the results folder whose `contrasts.json` pre-registered the comparisons:
 
 One row per contrast that every dataset's folder names (matched by name): on each dataset the paired difference A − B,
 its CI at the family's Bonferroni level, the Holm-corrected t-test p and the verdict, exactly as in that folder's
-table.md (`contrasts.contrast_family`); and the carry-over, set by `carries_over`. Beside it, each dataset's collapse
+table.md (`contrasts.contrast_families`); and the carry-over, set by `carries_over`. Beside it, each dataset's collapse
 geometry at the last epoch for the groups the contrasts name: Tr Σ_W / Tr Σ_B on the training subset and the test set
 (Papyan, Han & Donoho, PNAS 2020: within-class variability → 0 relative to the between-class one) and the ETF distance
 of the class means.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contrasts import CONTRASTS_FILE, Contrast, contrast_family, contrast_groups
+from contrasts import CONTRASTS_FILE, Contrast, contrast_families, contrast_groups
 from labels import LABELS
 from records import metric_value, read_summary_spec
 from runs import ReportError, atomic_write
@@ -66,7 +66,8 @@ def dataset_family(folder: Path) -> tuple[dict, float, dict]:
     """A dataset's pre-registered family as its folder's table.md reads it: ({contrast name: (its `Contrast`, Holm
     t-test p)}, the family's level, {group name: runs} of the groups it names)."""
     groups = contrast_groups(folder, {})
-    _, rows, level, t_adj, _ = contrast_family(folder, groups)
+    fam = next(f for f in contrast_families(folder, groups)[1] if not f.exploratory)
+    rows, level, t_adj = fam.rows, fam.level, fam.t_adj
     family = {row.spec["name"]: (row, ta) for row, ta in zip(rows, t_adj)}
     named = {row.spec[k]: groups[row.spec[k]].runs for row, _ in family.values() for k in "ab" if row.spec[k] in groups}
     return family, level, named

@@ -20,8 +20,8 @@ from groups import Group, grouped, pair_key  # noqa: E402
 from labels import LABELS  # noqa: E402
 from records import final_test_acc, logged_value, mean_over_run, sampled_duplicate_edges  # noqa: E402
 from runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
-from stats import choose, ci95  # noqa: E402
-from sweeps import SWEPT, is_held_out, sweeps  # noqa: E402
+from stats import ci95  # noqa: E402
+from sweeps import SWEPT, held_out_choice, is_held_out, read_centroid_scale, sweeps  # noqa: E402
 
 BOTH = (("train", "-"), ("test", "--"))  # line styles of a quantity shown on the training subset and the test set
 
@@ -44,7 +44,8 @@ def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> li
     if any(r["final"] and isinstance(r["final"].get("train"), dict) and "between_class_spectrum" in r["final"]["train"]
            for g in shown.values() for r in g.runs):
         paths.append(spectrum_figure(out, shown, colors))
-    return paths + [sweep_figure(out, sw) for sw in sweeps(finished, read_study(out).get("script_defaults", {}))]
+    return paths + [sweep_figure(out, sw) for sw in sweeps(
+        finished, read_study(out).get("script_defaults", {}), read_centroid_scale(out))]
 
 
 def per_split_points(shown: dict[str, Group]) -> tuple[list, dict, list]:
@@ -203,8 +204,8 @@ def grid_figure(out: Path, sw: dict) -> Path:
     (p, q), (rows, cols) = sw["param"], sw["axes"]
     fig, ax = plt.subplots(figsize=(5, 3.6))
     main, by = (sw["val"], "validation") if sw["val"] is not None else (sw["test"], "test")
-    default = sw.get("default")
-    choice = choose(sw["values"], main, default)[0] if is_held_out(sw["splits"]) else None
+    chosen = held_out_choice(sw, sw.get("default"))
+    choice = chosen and chosen[0]
     x = np.arange(len(cols))
     for k, r in enumerate(rows):
         idx = [sw["values"].index((r, c)) for c in cols]

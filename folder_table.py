@@ -22,7 +22,7 @@ from records import (DIRTY, epochs_reached, final_test_acc, final_val_acc, last_
 from replicates import replicate_section
 from runs import LEGACY_RUN_KEYS, atomic_write, read_study, setting_differences
 from stats import defined_mean_std, judge, level_text, mean_std
-from sweeps import sweep_table, sweeps
+from sweeps import read_centroid_scale, sweep_table, sweeps
 
 # MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
 # et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.
@@ -43,7 +43,7 @@ def write_table(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> Path
     L = accuracy_table(runs, groups, cfg)
     L += not_in_table(runs, paired_in)
     paired_in = [r for r in paired_in if r["final"]]
-    for sw in sweeps(finished, defaults):
+    for sw in sweeps(finished, defaults, read_centroid_scale(out)):
         L += sweep_table(sw, sw["default"])
     others = grouped(list(paired_in))
     L += paired_section(groups, others, preregistered_pairs(out, {**groups, **others}))

@@ -177,6 +177,19 @@ class CenterRadius(SlidingFixedBeta):
     loss = "center_radius"
 
 
+class CenterSliding(Sliding):
+    """Sliding's centroid twin: sliding's schedule on Σ |‖z − z̄‖ − r|, λ = lam · t and r = beta0 · √(1 − t).
+
+    `CenterRadiusLoss` in place of the persistence, with sliding's ramp of λ and decay of the target scale: each code
+    is held at a radius r from its group's mean that shrinks to 0, so that in the last epoch (t = 1) it is `Center`'s
+    contraction to the mean, as `Sliding` ends as `Ramp`'s contraction along the tree. `Sliding` − `CenterSliding`
+    asks whether sliding needs the tree. r is a distance to a centroid, not a tree edge: its r0 = beta0 is put on
+    sliding's scale by the ratio of the two (tools/centroid_scale.py).
+    """
+
+    loss = "center_radius"
+
+
 class TerminalSliding(Sliding):
     """Sliding, started at the terminal phase of training.
 
@@ -212,9 +225,9 @@ class TerminalSliding(Sliding):
 
 
 # in the order tables list them
-SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "sliding_fixed_beta": SlidingFixedBeta,
-             "ramp": Ramp, "center": Center, "terminal_sliding": TerminalSliding, "floor": Floor, "ceiling": Ceiling,
-             "center_radius": CenterRadius}
+SCHEDULES = {"vanilla": Vanilla, "hofer": Hofer, "sliding": Sliding, "center_sliding": CenterSliding,
+             "sliding_fixed_beta": SlidingFixedBeta, "ramp": Ramp, "center": Center, "terminal_sliding": TerminalSliding,
+             "floor": Floor, "ceiling": Ceiling, "center_radius": CenterRadius}
 
 
 def describe(names=None) -> str:

@@ -7,9 +7,9 @@ setup(
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
     py_modules=["constants", "config", "schedules", "data", "models", "regularizers", "collapse_names",
-                "collapse_metrics", "runs", "provenance", "evaluation", "checkpoints", "train", "experiment",
+                "collapse_metrics", "schema", "runs", "provenance", "evaluation", "checkpoints", "train", "experiment",
                 "ray_executor", "stats", "records", "groups", "compare", "sweeps", "contrasts", "replicates",
-                "folder_table", "summary", "size_curve", "carry_over", "figures", "report"],
+                "folder_table", "summary", "size_curve", "carry_over", "labels", "figures", "report"],
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",

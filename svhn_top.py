@@ -28,8 +28,8 @@ WEIGHT_DECAY = 1e-3             # the paper's text; the original code had 10e-3 
 GROUPS_PER_BATCH = 8            # groups per batch
 SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 draws with replacement
 # regularisers
-REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also sliding_fixed_beta, ramp, center, floor, ceiling, center_radius,
-                                                # terminal_sliding (regularizers.py)
+REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also center_sliding, sliding_fixed_beta, ramp, center, floor, ceiling,
+                                                # center_radius, terminal_sliding (schedules.py)
 METRIC = "l2"                   # distance of the persistence: l1, l2 or linf
 LAMBDAS = [0.1]                 # weight λ of the penalty (hofer), λmax of the ramped ones (several = a sweep)
 HOFER_BETAS = [0.5]             # hofer's constant β (several = a sweep)

@@ -338,7 +338,8 @@ def test_loss_gradient_directions():
     ("vanilla", (), TopologicalLoss), ("hofer", ("lam", "beta"), TopologicalLoss),
     ("sliding", ("lam", "beta0"), TopologicalLoss), ("sliding_fixed_beta", ("lam", "beta0"), TopologicalLoss),
     ("ramp", ("lam",), TopologicalLoss), ("center", ("lam",), CenterLoss), ("floor", ("lam", "beta0"), FloorLoss),
-    ("ceiling", ("lam", "beta0"), CeilingLoss), ("center_radius", ("lam", "beta0"), CenterRadiusLoss)])
+    ("ceiling", ("lam", "beta0"), CeilingLoss), ("center_radius", ("lam", "beta0"), CenterRadiusLoss),
+    ("center_sliding", ("lam", "beta0"), CenterRadiusLoss)])
 def test_each_regulariser_names_its_parameters_and_its_penalty(name, params, loss):
     assert SCHEDULES[name].params == params
     assert type(make_loss(name, "l1")) is loss and make_loss(name, "l1").metric == "l1"
@@ -474,6 +475,23 @@ def test_center_radius_loss_is_the_formula_and_so_is_its_gradient(metric, r):
     assert CenterRadiusLoss(7.0, metric)(z, beta=r).item() == loss.item()  # the per-call radius wins
     if r == 0.0:  # a zero radius is CenterLoss
         assert loss.item() == pytest.approx(CenterLoss(metric)(z).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_center_sliding_ends_as_center_s_contraction(metric):
+    """At t = 1 center_sliding's radius is 0, and its penalty then equals CenterLoss (and the loops' formula), value and
+    gradient: the centroid twin of sliding ending as ramp's tree contraction."""
+    torch.manual_seed(2)
+    z = torch.randn(4, 16, 8, dtype=torch.float64, requires_grad=True)
+    schedule, penalty = make_schedule("center_sliding", 5, lam=0.1, beta0=2.0), make_loss("center_sliding", metric)
+    lam, r = schedule.values(5)
+    assert (lam, r) == (0.1, 0.0)
+    loss, center = penalty(z, beta=r), CenterLoss(metric)(z)
+    assert loss.item() == pytest.approx(center.item(), rel=1e-12)
+    assert loss.item() == pytest.approx(center_by_loops(z, METRICS[metric]).item(), rel=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(loss, z)[0], torch.autograd.grad(center, z)[0], rtol=1e-12, atol=0)
+    _, r_mid = schedule.values(2)  # before the end the radius is r0 √(1 − t) > 0, and the penalty differs
+    assert r_mid == pytest.approx(2.0 * math.sqrt(0.6)) and penalty(z, beta=r_mid).item() != loss.item()
 
 
 @pytest.mark.parametrize("metric", list(METRICS))

@@ -8,7 +8,7 @@ from schedules import SCHEDULES, describe, make_schedule
 
 def test_schedule_registry_and_factory():
     assert set(SCHEDULES) >= {"vanilla", "hofer", "sliding", "terminal_sliding", "sliding_fixed_beta", "ramp", "center",
-                              "floor", "ceiling", "center_radius"}
+                              "floor", "ceiling", "center_radius", "center_sliding"}
     with pytest.raises(ValueError, match="cosine") as err:
         make_schedule("cosine", 10)
     # every known regulariser, each with its one-line description
@@ -36,6 +36,7 @@ def test_schedule_registry_and_factory():
     ("floor", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
     ("ceiling", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
     ("center_radius", (0.0, 1.1), (0.1, 1.1), (0.2, 1.1)),
+    ("center_sliding", (0.0, 1.1), (0.1, 1.1 * math.sqrt(0.5)), (0.2, 0.0)),
 ])
 def test_schedule_values_at_t_0_half_1(name, t0, half, one):
     s = make_schedule(name, 10, lam=0.2, beta=0.5, beta0=1.1)
@@ -45,6 +46,20 @@ def test_schedule_values_at_t_0_half_1(name, t0, half, one):
     assert s.values(1) == pytest.approx(s.at(0.1))  # the first epoch, t = 1/E
     s.end_epoch(3, 1.0)  # no-op for these
     assert s.values(5) == pytest.approx(half) and s.state_dict() == {}
+
+
+@pytest.mark.parametrize("epochs", [1, 7, 310])
+def test_center_sliding_is_sliding_s_schedule_written_out(epochs):
+    """λ = λmax · e/E and r = r0 · √(1 − e/E) in epoch e, the formula of the issue, on every epoch; the same (λ, β) as
+    sliding's, so that the two differ only in their penalty."""
+    lam, r0 = 0.03, 1.7
+    s, sliding = make_schedule("center_sliding", epochs, lam=lam, beta0=r0), make_schedule("sliding", epochs, lam=lam,
+                                                                                          beta0=r0)
+    for e in range(1, epochs + 1):
+        assert s.values(e) == pytest.approx((lam * e / epochs, r0 * math.sqrt(1 - e / epochs)), rel=1e-15, abs=0)
+        assert s.values(e) == sliding.values(e)
+    assert s.values(epochs) == (lam, 0.0)  # the last epoch: center's contraction to the group mean at λmax
+    assert s.loss == "center_radius" and sliding.loss == "topological"
 
 
 def test_sliding_is_monotone():

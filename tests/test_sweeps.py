@@ -1,4 +1,5 @@
 """sweeps.py: sweeps of one parameter and grids of two, their tables and held-out choice, and their figures."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 import records
 import report
+import runs
 import sweeps
 from tests.report_helpers import fake_run, labelled_run, study
 
@@ -131,3 +133,69 @@ def test_without_study_json_a_sweep_has_no_default_and_the_best_mean_is_the_choi
     study(tmp_path, HOFER_BETAS=[2.0])                               # the default 2 is beaten by more than one SE
     report.write_report(tmp_path)
     assert "β = 4 (beats the default 2 by 0.75 > one paired SE (0.25) points)" in (tmp_path / "table.md").read_text()
+
+
+def test_a_sweep_where_some_runs_log_no_validation_accuracy_names_them_and_makes_no_choice(tmp_path, drawn):
+    # λ = 0.3 would win on test accuracy; split 11 of λ = 0.03 logged no val_acc (trained before validation sets)
+    acc = {0.03: ((0.90, 0.92), (0.95, None)), 0.1: ((0.91, 0.92), (0.93, 0.94)), 0.3: ((0.95, 0.96), (0.90, 0.90))}
+    for lam, (test, val) in acc.items():
+        for split, t, v in zip((10, 11), test, val):
+            labelled_run(tmp_path, "", "ramp", split, t, val_acc=v, lam=lam)
+    study(tmp_path, LAMBDAS=[0.1])
+    [sw] = sweeps.sweeps([r for r in records.load_runs(tmp_path) if r["final"]], {"LAMBDAS": [0.1]})
+    assert sw["val"] is None and sw["without_val"] == ["ramp_lam0.03_lr0.1_split11"]
+    assert sweeps.held_out_choice(sw, 0.1) is None
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "held-out choice" not in text.replace("No held-out choice", "")
+    assert ("No held-out choice: 1 of 6 runs log no validation accuracy (ramp_lam0.03_lr0.1_split11), so the rows "
+            "cannot all be compared on it") in text
+    assert "the choice uses the test images" not in text
+    rows = {l.split(" | ")[0]: l for l in text.splitlines() if l.startswith("| 0.")}
+    assert rows["| 0.03"].endswith("| 91.00 ± 1.41 | – |") and rows["| 0.1"].endswith("| 93.50 ± 0.71 |")
+    # the figure shows no validation curve either (it would lack a point) and rings nothing
+    labels = [label for label, _, _ in drawn["sweep_ramp_lam.png"]]
+    assert "test: mean ± std over 2 splits" in labels and not any("validation" in label for label in labels)
+
+
+def test_a_sweep_where_no_run_logs_validation_accuracy_keeps_the_labelled_choice_by_test(tmp_path):
+    for lam, test in ((0.03, (0.90, 0.92)), (0.1, (0.95, 0.96))):
+        for split, t in zip((10, 11), test):
+            labelled_run(tmp_path, "", "ramp", split, t, lam=lam)
+    [sw] = sweeps.sweeps([r for r in records.load_runs(tmp_path) if r["final"]])
+    assert sw["without_val"] == [] and sweeps.held_out_choice(sw) == (0.1, "best mean", "test")
+    report.write_report(tmp_path)
+    assert ("Held-out choice by test accuracy: λ = 0.1 (best mean). These runs log no validation accuracy, so the "
+            "choice uses the test images") in (tmp_path / "table.md").read_text()
+
+
+def test_a_two_by_two_grid_says_its_choice_is_a_corner(tmp_path):
+    _sliding_grid(tmp_path, GRID_VAL)
+    report.write_report(tmp_path)
+    assert "every setting is a corner of the grid" in (tmp_path / "table.md").read_text()
+
+
+def test_a_center_sliding_grid_states_its_scale_and_holds_the_mapped_default(tmp_path):
+    ratio, r0s = 1.376, [1.51, 2.75]
+    for r0, v in zip(r0s, (0.93, 0.95)):
+        for lam, dv in ((0.03, 0.0), (0.1, 0.005)):
+            for split, noise in zip((10, 11, 12), (0.0, 0.004, -0.002)):
+                labelled_run(tmp_path, "", "center_sliding", split, 0.9, val_acc=v + dv + noise, beta=r0, lam=lam)
+    study(tmp_path, SLIDING_BETA0S=[1.1], LAMBDAS=[0.1])
+    (tmp_path / "centroid_scale.json").write_text(json.dumps(dict(
+        ratio=ratio, beta0s=[1.1, 2.0], r0s=r0s, lambdas=[0.03, 0.1], default=[1.51, 0.1],
+        measured=dict(epochs="1-5 of 310", splits=[dict(split=s) for s in (10, 11, 12)]))))
+    [sw] = sweeps.sweeps([r for r in records.load_runs(tmp_path) if r["final"]], {"SLIDING_BETA0S": [1.1]},
+                         sweeps.read_centroid_scale(tmp_path))
+    assert sw["default"] == (1.51, 0.1)                     # sliding's default (1.1, 0.1) on the centroid's scale
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert ("r0 = β0 × 1.376 (β0 1.1 → r0 1.51, β0 2 → r0 2.75), the ratio of the median code-to-group-mean distance "
+            "to the median spanning-tree edge over the group batches of epochs 1-5 of 310 of sliding runs on splits "
+            "10, 11, 12") in text
+    assert "| 1.51 | " in text and "(default)" in text
+    # (2.75, 0.1) is best, by 2.0 points with a paired SE far below that: it beats the mapped default
+    assert "(β0, λ) = (2.75, 0.1) (beats the default 1.51, 0.1 by 2.00 > one paired SE" in text
+    (tmp_path / "centroid_scale.json").write_text(json.dumps(dict(ratio="big", beta0s=[1.1], r0s=[1.5], default=[1.5])))
+    with pytest.raises(runs.ReportError, match="centroid_scale.json: expected a number 'ratio'"):
+        report.write_report(tmp_path)
