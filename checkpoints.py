@@ -11,6 +11,7 @@ belongs to another run or was written on another device, and a config.json of ot
 its checkpoint is kept beside and rebuilt from the text the checkpoint holds.
 """
 import hashlib
+import io
 import json
 import re
 import time
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 import data
 from runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, images_difference,
-                  run_settings, setting_differences)
+                  loads, not_regular, run_seed, run_settings, setting_differences)
 from schedules import Schedule
 
 # what a checkpoint holds besides `RunState.stateful`'s state dicts and its record (`save_checkpoint`)
@@ -63,7 +64,7 @@ def run_record(cfg: dict, d: dict, run: dict, train: data.TrainSubset, source: s
                             exclude=d["val"])
     return dict(run=run, config=defining_settings(cfg), data_source=source, split_digest=split_digest(train),
                 **{SPLIT_DIGEST_V2: data.images_digest(d["x_train"][idx], d["y_train"][idx])},
-                seed=data.run_seed(cfg["SEED"], run["split"]), data_files=d.get("data_files", "not recorded"))
+                seed=run_seed(cfg["SEED"], run["split"]), data_files=d.get("data_files", "not recorded"))
 
 
 def split_digest(train: data.TrainSubset) -> str:
@@ -101,13 +102,15 @@ def check_run_config(folder: Path, record: dict) -> None:
     training images (under the run's lock, so that no process resumes a run with other settings than it started
     with). A seeded draw made before validation sets existed came from all images, so it cannot be resumed now."""
     path = folder / "config.json"
+    if wrong := not_regular(path):
+        raise RunError(f"{path} {wrong}: move it away (it is no run's record), then run the same command again")
     if not path.exists():
         atomic_write(path, json.dumps(record, indent=1))
         return
     try:
-        old = json.loads(path.read_text())
+        old = loads(path.read_text())
         old["config"], old["run"]["regularizer"]  # noqa: B018 - the keys every record has
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:  # not JSON (nor UTF-8), an integer too large, or not a record
         raise RunError(f"{path} cannot be read ({type(e).__name__}: {first_sentence(str(e))}): restore it, or move "
                        f"{folder} away to train the run anew") from None
     diff = config_differences(old, record)
@@ -123,6 +126,10 @@ def resume(state: RunState, name: str, device: torch.device, ckpt_path: Path, lo
     (a run killed before its first checkpoint) is kept aside and training starts over. Notes this process's segment
     (its first epoch, and `meta`'s PROVENANCE_COMPARED), and says so where the earlier ones trained elsewhere."""
     start, seconds = 1, 0.0
+    for path in (ckpt_path, log_path):
+        if wrong := not_regular(path):
+            raise RunError(f"{path} {wrong}: move it away, then run the same command again ({ckpt_path.name} and "
+                           f"{log_path.name} are the run's own files)")
     if ckpt_path.exists():
         start, seconds = restore_checkpoint(ckpt_path, state, device, log_path)
     elif log_path.exists():
@@ -144,7 +151,17 @@ def save_checkpoint(path: Path, state: RunState, device: torch.device, epoch: in
               rng_cuda=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
               epoch=epoch, log_text=log_text, log_bytes=len(log_text.encode()), device=device.type, seconds=seconds,
               segments=json.dumps(trained_segments(state, epoch)), record=json.dumps(state.record))
-    atomic_write(path, lambda tmp: torch.save(ck, tmp))
+    # in memory first, then written by Python: a full disk is then an OSError (ENOSPC), which train.run_one says in
+    # one message; torch's own file writer raises an unexplained RuntimeError ("unexpected pos ...") instead
+    buffer = io.BytesIO()
+    torch.save(ck, buffer)
+    atomic_write(path, lambda tmp: write_bytes(tmp, buffer.getbuffer()))
+
+
+def write_bytes(path: Path, data) -> None:
+    """Write `data` to `path` (the one place a checkpoint's bytes reach the disk)."""
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def restore_checkpoint(path: Path, state: RunState, device: torch.device, log_path: Path) -> tuple[int, float]:

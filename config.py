@@ -14,8 +14,16 @@ import re
 from constants import CONSTANTS, kind
 
 
+MAX_INTEGER = 2 ** 53  # an integer setting beyond this is not a float exactly, nor a seed torch takes
+
+
 class ConfigError(ValueError):
     """A bad override or an invalid constant; raised before any training starts."""
+
+
+def _cut(text: str) -> str:
+    """A value as a message quotes it: whole, or its first 20 characters where it is long."""
+    return repr(text) if len(text) <= 40 else repr(text[:20] + "…")
 
 
 def _parse_scalar(text: str, kind: type, name: str):
@@ -32,6 +40,9 @@ def _parse_scalar(text: str, kind: type, name: str):
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+            raise ConfigError(f"--{name}={_cut(text)}: a number of {len(str(abs(value)))} digits, too large for a "
+                              f"setting (at most {MAX_INTEGER:.3g})")
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if kind is float and type(value) is float and not math.isfinite(value):

@@ -10,7 +10,7 @@ Holm-corrected within it and its verdicts read its Bonferroni CI, wherever one o
 table, a summary, a carry-over: `preregistered_pairs`); an exploratory family is shown with 95 % CIs and uncorrected
 p-values, and claims nothing. A contrast scores final test accuracy unless it names a collapse metric, or the ratio
 Tr Σ_W / Tr Σ_B (`scale_free_variation`), at the last epoch, optionally on a log10 scale (`contrast_metric`). Every
-field is checked against `CONTRASTS_SCHEMA` (`schema.check`) before anything is read.
+field is checked against `schema.CONTRASTS_SCHEMA` before anything is read.
 """
 import math
 from pathlib import Path
@@ -18,68 +18,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from collapse_names import METRIC_NAMES
 from compare import Comparison, differs_in, dirty_mark, dirty_note, family, paired
 from groups import Group, folder_groups, matches, own, parse_side, unresolved
 from records import final_test_acc, metric_value, read_json
 from runs import ReportError
-from schema import Field, check
+from schema import CONTRASTS_SCHEMA, check, metric_problem
 from stats import NO_DIFFERENCE, judge, level_text
 
 CONTRASTS_FILE = "contrasts.json"  # comparisons named before the runs finish (the module's docstring)
-RATIO = "scale_free_variation"  # Tr Σ_W / Tr Σ_B, computed from two logged metrics (`records.metric_value`)
-SCORED = (*METRIC_NAMES, RATIO)  # what a contrast may score besides test accuracy, on the training or the test set
-SCALES = ("log10",)  # what a contrast may score a metric on besides its own scale
 EXPLORATORY_LEVEL = 0.95  # an exploratory family's CIs: each comparison alone, no correction
-
-
-def metric_problem(name: str) -> str | None:
-    """What is wrong with a contrast's metric name (None: nothing): test_acc or <train|test>:<one of SCORED>."""
-    where, _, key = name.partition(":")
-    if name == "test_acc" or where in ("train", "test") and key in SCORED:
-        return None
-    return (f"unknown metric {name!r}; use test_acc or train:<metric> or test:<metric>, the metric one of "
-            + ", ".join(SCORED))
-
-
-def _distinct_names(items: list) -> str | None:
-    names = [i.get("name") for i in items if isinstance(i, dict)]
-    twice = sorted({n for n in names if names.count(n) > 1}, key=str)
-    return f"the name(s) {', '.join(map(repr, twice))} appear more than once" if twice else None
-
-
-def _some(items: list) -> str | None:
-    return None if items else "an empty list"
-
-
-CONTRAST = {
-    "name": Field(str, "the contrast's name, as every table prints it (unique in the file)"),
-    "a": Field(str, "side A: a group of the folder (\"sliding\", \"hofer β=2\") or of a folder beside it "
-                    "(\"mnist-250-tuned: vanilla\")"),
-    "b": Field(str, "side B, named as side A"),
-    "metric": Field(str, "test_acc (final test accuracy, the default) or <train|test>:<metric> at the last epoch, e.g. "
-                         f"train:{RATIO} (Tr Σ_W / Tr Σ_B) or train:etf_distance_means", required=False,
-                    valid=metric_problem),
-    "scale": Field(str, "log10, to score the base-10 logarithm of the metric (a run whose value is not > 0 has none); "
-                        "leave it out to score the metric as it is", required=False,
-                   valid=lambda v: None if v in SCALES else "unknown scale"),
-}
-FAMILY = {
-    "name": Field(str, "the family's name (e.g. accuracy, collapse)"),
-    "note": Field(str, "what the family asks", required=False),
-    "exploratory": Field(bool, "true for a family shown with 95 % CIs and uncorrected p-values, claiming nothing "
-                               "(false, the default: Holm within the family)", required=False),
-    "contrasts": Field(list, "a non-empty list of contrasts {name, a, b, metric?, scale?}", items=CONTRAST,
-                       valid=lambda v: _some(v) or _distinct_names(v)),
-}
-CONTRASTS_SCHEMA = {  # the two forms of a contrasts.json (the module's docstring)
-    "one family": {"note": Field(str, "what the contrasts ask, and when they were named", required=False),
-                   "contrasts": Field(list, "a list of contrasts {name, a, b, metric?}", items=CONTRAST,
-                                      valid=_distinct_names)},
-    "families": {"note": Field(str, "what the families ask, and when they were named", required=False),
-                 "families": Field(list, "a non-empty list of families {name, note?, exploratory?, contrasts}",
-                                   items=FAMILY, valid=lambda v: _some(v) or _distinct_names(v))},
-}
 
 
 class Contrast(NamedTuple):
@@ -140,7 +87,7 @@ def read_contrasts(path: Path) -> dict:
         problems = [f"contrast name {n!r} is used in more than one family: a name must say which contrast it is"
                     for n in sorted(set(names)) if names.count(n) > 1]
     if problems:
-        raise ReportError(f"{path} is not a contrasts file: " + "; ".join(problems) + f"; {recover}")
+        raise ReportError(f"{path} cannot be read as contrasts: " + "; ".join(problems) + f"; {recover}")
     if form == "one family":
         families = [dict(name="", note="", exploratory=False, contrasts=spec["contrasts"])]
     else:

@@ -9,6 +9,7 @@ images used as *anchors*; each anchor becomes a group of `n` images of its class
 n − 1 same-class draws with replacement), and `G` groups make a batch. Rows g·n … g·n + n − 1 of a
 batch are group g, so latent codes of shape (G·n, d) reshape to (G, n, d) with a `view`.
 """
+import gzip
 import hashlib
 import json
 import math
@@ -23,6 +24,8 @@ import torchvision
 from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 from torchvision.datasets.mnist import read_image_file, read_label_file
+
+from runs import run_seed
 
 HERE = Path(__file__).resolve().parent
 SPLITS_FILE = HERE / "splits" / "stratified_splits.json"  # copy of Hofer et al.'s splits, see splits/README.md
@@ -55,7 +58,8 @@ def _expected_files(name: str, root: Path) -> tuple[Path, list[str]]:
 
 # MD5 of the genuine files as this project reads them: the four uncompressed IDX files of MNIST and of Fashion-MNIST
 # (Xiao, Rasul & Vollgraf 2017; torchvision knows only the digests of the .gz archives) and SVHN's two .mat files
-# (torchvision's own table). KMNIST has none here: its files are read, and recorded as unverified.
+# (torchvision's own table). KMNIST has none here: its raw files are verified through torchvision's archives beside
+# them (`archive_digests`), else they train only with VERIFY_DATA=False, recorded as unverified.
 KNOWN_MD5 = {"MNIST": {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
                        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
                        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
@@ -93,11 +97,36 @@ def file_digests(name: str, root: Path) -> dict:
     return {f: md5(folder / f) for f in files if (folder / f).exists()}
 
 
+def archive_digests(name: str, folder: Path, files: list[str]) -> dict | None:
+    """{raw file: MD5} for a dataset of MNIST's format whose raw files this project has no digest of, from the .gz
+    archives torchvision downloads beside them: each archive's MD5 must be the one torchvision lists, and the MD5 of
+    its content is then the genuine raw file's. None where an archive is missing or not the listed one."""
+    listed = {Path(url).name: digest for url, digest in getattr(MNIST_FORMAT.get(name), "resources", [])}
+    found = {}
+    for f in files:
+        archive = folder / f"{f}.gz"
+        if listed.get(archive.name) is None or not archive.is_file() or md5(archive) != listed[archive.name]:
+            return None
+        h = hashlib.md5()
+        with gzip.open(archive, "rb") as g:
+            for block in iter(lambda: g.read(1 << 22), b""):
+                h.update(block)
+        found[f] = h.hexdigest()
+    return found
+
+
 def check_digests(name: str, root: Path, split: str) -> None:
     """One DataError naming each file of `split` whose MD5 is not the genuine one, with its digest and the expected
-    one; datasets without known digests pass."""
+    one; a dataset whose genuine digests this project does not know, nor can read from torchvision's archives beside
+    the files (`archive_digests`), is one DataError too: it trains only with VERIFY_DATA=False."""
     folder, files = _expected_files(name, Path(root))
-    known = known_md5(name)
+    files = [f for f in files if split_of(f) == split]
+    known = known_md5(name) if verifiable(name) else archive_digests(name, folder, files)
+    if known is None:
+        raise DataError(f"{name} ({split} set) in {folder}: this project knows no MD5 of its files, so it cannot tell "
+                        f"them from other data; keep torchvision's archives ({', '.join(f + '.gz' for f in files)}) "
+                        "beside them to verify them, or set VERIFY_DATA=False to train on them unverified (the runs "
+                        "record it, and their tables say so)")
     bad = [(f, got, known[f]) for f in files if split_of(f) == split and f in known
            and (got := md5(folder / f)) != known[f]]
     if bad:
@@ -289,12 +318,6 @@ def images_digest(images: torch.Tensor, labels: torch.Tensor) -> str:
     h = hashlib.sha256(labels.cpu().to(torch.int64).numpy().tobytes())
     h.update(images.cpu().to(torch.uint8).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def run_seed(seed: int, split: int) -> int:
-    """The seed of split `split` under SEED `seed`: 1000·seed + split, the same for every regulariser, so that
-    paired runs share their initialisation and batches (and, without shipped splits, their drawn images)."""
-    return 1000 * seed + split
 
 
 @dataclass

@@ -24,7 +24,7 @@ from constants import PER_RUN, named, type_errors
 from models import MODELS, default_device, make_model
 from provenance import configure_torch, process_provenance
 from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
-                  read_json_object, read_study, setting_differences, settings_home)
+                  read_json_object, read_settings, read_study, run_seed, run_settings, setting_differences, settings_home)
 from schedules import SCHEDULES, describe
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +54,9 @@ def validate(cfg: dict) -> None:
          f"GROUPS_PER_BATCH={cfg['GROUPS_PER_BATCH']} exceeds TRAIN_SIZE={cfg['TRAIN_SIZE']}: an epoch would have "
          "no full batch (each anchor image makes one group)")
     need(cfg["EPOCHS"] >= 1, f"EPOCHS={cfg['EPOCHS']} must be >= 1")
+    need(cfg["SEED"] >= 0 and min(cfg["SPLITS"], default=0) >= 0 and run_seed(cfg["SEED"], max(cfg["SPLITS"], default=0))
+         < 2 ** 63, f"SEED={cfg['SEED']}: each run's seed 1000·SEED + split must be a number from 0 to 2**63 − 1, "
+         "the range torch's seeds take; use a SEED from 0 to 9e15 and splits >= 0")
     need(cfg["LAMBDAS"] and min(cfg["LAMBDAS"]) >= 0, f"LAMBDAS={cfg['LAMBDAS']}: each λ must be >= 0")
     need(cfg["SLIDING_BETA0S"] and min(cfg["SLIDING_BETA0S"]) >= 0,
          f"SLIDING_BETA0S={cfg['SLIDING_BETA0S']}: each β0 must be >= 0 (β is a distance)")
@@ -95,7 +98,8 @@ def load_data(cfg: dict, device: torch.device, root: Path) -> dict:
     return dict(x_train=x_tr, y_train=y_tr, x_test=x_te.to(device), y_test=y_te.to(device),
                 x_val=x_tr[val].to(device), y_val=y_tr[val].to(device), val=val,
                 num_classes=int(y_tr.max()) + 1, in_channels=x_tr.shape[1],
-                data_files=dict(md5=data.file_digests(cfg["DATASET"], root), verified=cfg["VERIFY_DATA"] and data.verifiable(cfg["DATASET"])))
+                data_files=dict(md5=data.file_digests(cfg["DATASET"], root),
+                                verified=cfg["VERIFY_DATA"]))  # VERIFY_DATA checks them or refuses them
 
 
 def prepare(cfg: dict, argv: list[str], constants: dict, device: torch.device) -> dict:
@@ -148,8 +152,7 @@ def compare_settings(out: Path, cfg: dict) -> bool:
     home, defining = settings_home(out), defining_settings(cfg)
     path = home / SETTINGS_FILE
     if path.exists():
-        diff = setting_differences(read_json_object(path, "the folder's run-defining settings", RECOVER, ConfigError),
-                                   defining)
+        diff = setting_differences(read_settings(out, ConfigError), defining)
         if diff:
             shared = f" (its runs/ is {home / 'runs'})" if home != out.resolve() else ""
             raise ConfigError(f"{out}{shared} holds runs with other settings {diff} (theirs, yours; {path}): run "
@@ -162,6 +165,35 @@ def compare_settings(out: Path, cfg: dict) -> bool:
             raise ConfigError(f"{old.parent} was trained with other settings {diff} (old, new); choose another "
                               f"OUT_DIR (for a first look: --OUT_DIR=results/first-look) or move that folder away")
     return False
+
+
+def check_run_names(out: Path, planned: list[dict]) -> None:
+    """One ConfigError where two planned runs would share a folder (naming both values), or where a planned run's
+    folder already holds the config.json of another run (naming what differs): a run is never adopted by a command
+    that did not plan it. Reads only config.json files; writes nothing."""
+    seen = {}
+    for run in planned:
+        if (first := seen.setdefault(run["name"], run)) is not run:
+            diff = {k: (first[k], run[k]) for k in ("regularizer", "split", "lr", "beta", "lam") if first[k] != run[k]}
+            raise ConfigError(f"two planned runs would share the folder {run['name']}: they differ only in {diff}, "
+                              "which the folder's name cannot tell apart; drop one of the values")
+    for run in planned:
+        path = out / "runs" / run["name"] / "config.json"
+        if not path.is_file():
+            continue
+        record = read_json_object(path, "a run's record", RECOVER, ConfigError)
+        old = record.get("run") if isinstance(record.get("run"), dict) else {}
+        try:
+            was = dict(regularizer=old.get("regularizer"), split=old.get("split"),
+                       **run_settings(old, record.get("config") or {}))
+        except (KeyError, TypeError):
+            was = dict(old)
+        now = dict(regularizer=run["regularizer"], split=run["split"], **run_settings(run, {}))
+        diff = {k: (was.get(k), v) for k, v in now.items() if was.get(k) is not None and was.get(k) != v
+                or k in ("regularizer", "split") and was.get(k) != v}  # an older record may lack λ
+        if diff:
+            raise ConfigError(f"{path.parent} holds another run than the planned {run['name']}: {diff} (its "
+                              "config.json's, the plan's); move that folder away, or run with its values")
 
 
 def execute_local(cfg: dict, d: dict, todo: list[dict], out: Path, device: torch.device, meta: dict) -> list[str]:
@@ -205,6 +237,11 @@ def main(constants: dict, argv: list[str] | None = None) -> int:
         return 2
     out = out_dir(cfg)
     planned = plan_runs(cfg)
+    try:
+        check_run_names(out, planned)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if cfg["REPORT_ONLY"] or out.is_dir() and all(is_done(out / "runs" / r["name"]) for r in planned):
         return report_only(out, cfg, len(planned))
     device = torch.device(cfg["DEVICE"]) if cfg["DEVICE"] else default_device()

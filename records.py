@@ -7,12 +7,15 @@ of another run) is kept with its `problem` and counted nowhere. The value reader
 Also the one JSON reader of the report (`read_json`) and the one of a --SUMMARY spec (`read_summary_spec`).
 """
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from runs import OUTCOMES, PROVENANCE_COMPARED, ReportError, read_log, run_name, status
+from runs import (OUTCOMES, PROVENANCE_COMPARED, ReportError, first_fit_epoch, images_difference, loads, not_regular,
+                  read_log, run_name, run_seed, status)
 from schedules import SCHEDULES
+from schema import SUMMARY_SCHEMA, check
 from stats import expected_duplicate_edges
 
 DIRTY = "+dirty"  # end of final.json's commit where the run's code was not committed (provenance.process_provenance)
@@ -22,8 +25,10 @@ DIRTY = "+dirty"  # end of final.json's commit where the run's code was not comm
 def read_json(path: Path):
     """(the JSON in `path` or None where there is no such file, what is wrong with it or None): what is wrong reads
     after the file's name, "cannot be read (...)" or "is not valid JSON (...)"."""
+    if wrong := not_regular(path):
+        return None, wrong
     try:
-        return json.loads(Path(path).read_text()), None
+        return loads(Path(path).read_text()), None
     except FileNotFoundError:
         return None, None
     except OSError as e:  # a directory, a permission, a loop
@@ -40,6 +45,11 @@ def read_summary_spec(spec_path: Path) -> dict:
         raise ReportError(f"{spec_path} is not a summary spec ({found}): expected a JSON object with \"rows\" (see "
                           'results/hofer-row.json), "size_curve" (results/size-curve.json) or "carry_over" '
                           "(results/carry-over.json)")
+    form = next((k for k in ("carry_over", "size_curve") if k in spec), "rows")
+    if problems := check(spec, SUMMARY_SCHEMA[form]):
+        raise ReportError(f"{spec_path} is not a summary spec of {form!r}: " + "; ".join(problems) + " (see results/"
+                          + {"rows": "hofer-row", "size_curve": "size-curve", "carry_over": "carry-over"}[form]
+                          + ".json)")
     return spec
 
 
@@ -53,8 +63,31 @@ def load_runs(out: Path, prefix: str = "") -> list[dict]:
         entries = sorted(Path(out, "runs").iterdir())
     except OSError:  # no runs/ (or not a folder)
         return []
-    return [_load_run(p, prefix) if p.is_dir() else dict(_blank(p, prefix), problem="a symlink that leads nowhere "
-            "(or into a loop): not a run folder") for p in entries if p.is_dir() or p.is_symlink()]
+    return check_shared_images([_load_run(p, prefix) if p.is_dir() else dict(
+        _blank(p, prefix), problem="a symlink that leads nowhere (or into a loop): not a run folder")
+        for p in entries if p.is_dir() or p.is_symlink()])
+
+
+def check_shared_images(runs: list[dict]) -> list[dict]:
+    """Runs that share (dataset, training size, split, seed) train on the same images: where their recorded digests of
+    those images differ (`runs.images_difference`), those that differ from the digest most of them hold (all of them
+    where none is held by most) get a `problem` and count nowhere. Returns `runs`, changed in place."""
+    by_key = defaultdict(list)
+    for r in runs:
+        if r["run"] is not None and not r["problem"]:
+            by_key[r["config"].get("DATASET"), r["config"].get("TRAIN_SIZE"), r["run"]["split"], r["seed"]].append(r)
+    for (dataset, size, split, seed), rs in by_key.items():
+        differs = [[b for b in rs if b is not a and images_difference(a, b)] for a in rs]
+        for a, d in zip(rs, differs):  # the odd one out: it differs from more than half of the others
+            if d and (len(d) > (len(rs) - 1) / 2 or len(rs) == 2):
+                a.update(final=None, inconsistent=True, problem=(
+                    f"shares {dataset}-{size} split {split}, seed {seed} with {_label(d[0])} but not its training "
+                    f"images (digests {' vs '.join(images_difference(a, d[0]))}): not counted"))
+    return runs
+
+
+def _label(r: dict) -> str:
+    return f"{r['prefix']}: {r['name']}" if r.get("prefix") else r["name"]
 
 
 def _blank(folder: Path, prefix: str) -> dict:
@@ -89,6 +122,8 @@ def _load_run(folder: Path, prefix: str) -> dict:
     if record["run"]["regularizer"] not in SCHEDULES:
         return dict(r, problem=f"config.json names an unknown regulariser {record['run']['regularizer']!r}")
     r.update(record, prefix=prefix, name=folder.name)
+    if wrong := not_regular(folder / "log.jsonl"):
+        return dict(r, problem=f"log.jsonl {wrong}")
     r["log"], r["skipped_lines"] = read_log(folder / "log.jsonl")
     for kind in OUTCOMES:
         r[kind], wrong = read_json(folder / f"{kind}.json")
@@ -111,16 +146,60 @@ def _inconsistent(r: dict, folder: str) -> str | None:
     final_run = r["final"].get("run")
     if isinstance(final_run, dict) and final_run.get("name") != folder:
         return f"final.json is the record of run {final_run.get('name')}, not of {folder}: not counted"
+    seed, split = r["config"].get("SEED", 0), r["run"]["split"]
+    if isinstance(seed, int) and r["seed"] != run_seed(seed, split):
+        return (f"config.json's seed {r['seed']} is not split {split}'s under SEED={seed} ({run_seed(seed, split)} = "
+                "1000·SEED + split; a run copied as another split?): not counted")
     evaluated = [l for l in r["log"] if "test_acc" in l]
     if not evaluated or evaluated[-1]["test_acc"] != r["final"]["test_acc"]:
         return (f"final.json's test accuracy {r['final']['test_acc']} is not the log's last evaluated one "
                 f"({evaluated[-1]['test_acc'] if evaluated else 'none'}): not counted")
+    if disagreement := _disagreement(r["final"], r["log"]):
+        return disagreement
     epochs, want = [l["epoch"] for l in r["log"]], r["config"].get("EPOCHS")
     if epochs != list(range(1, (want if isinstance(want, int) else len(epochs)) + 1)):
         gaps = sorted(set(range(1, max(epochs, default=0) + 1)) - set(epochs))
         return (f"log.jsonl of a finished run does not hold epochs 1–{want} once each, in order"
                 + (f" (missing {', '.join(map(str, gaps[:5]))}{'…' if len(gaps) > 5 else ''})" if gaps else "")
                 + ": not counted")
+    return None
+
+
+LOGGED = ("train_acc", "val_acc", "train", "test")  # what final.json copies from the log's last line (train.final_record)
+
+
+def _same(a, b) -> bool:
+    """Equal as logged numbers: NaN equals NaN (an undefined metric logged the same way twice)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return a == b
+
+
+def _disagreement(final: dict, log: list[dict]) -> str | None:
+    """Where final.json and the log it was written from disagree on a number the report reads (`LOGGED` of the last
+    line, a collapse metric metric by metric, and `tpt_epoch`, the first epoch at 100 % training accuracy): the field
+    and both values (None where they agree). What final.json lacks is filled in from the log, in place: the log is the
+    record (36 committed runs have no val_acc in final.json)."""
+    line = log[-1]
+    for key in LOGGED:
+        if key not in line:
+            continue
+        if final.get(key) is None:
+            final[key] = line[key]
+        elif isinstance(line[key], dict) and isinstance(final[key], dict):
+            for metric, value in line[key].items():
+                if metric not in final[key]:
+                    final[key][metric] = value
+                elif not _same(final[key][metric], value):
+                    return (f"final.json's {key} {metric} {final[key][metric]!r} is not the log's last line's "
+                            f"{value!r}: not counted")
+        elif not _same(final[key], line[key]):
+            return f"final.json's {key} {final[key]!r} is not the log's last line's {line[key]!r}: not counted"
+    first_fit = first_fit_epoch(log)
+    if "tpt_epoch" in final and final["tpt_epoch"] != first_fit:
+        return (f"final.json's tpt_epoch {final['tpt_epoch']!r} is not the log's first epoch at 100 % training "
+                f"accuracy ({first_fit}): not counted")
+    final["tpt_epoch"] = first_fit
     return None
 
 

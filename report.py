@@ -18,7 +18,7 @@ from pathlib import Path
 import carry_over
 from figures import size_curve_figure, write_figures
 from folder_table import write_table
-from records import load_runs, read_summary_spec
+from records import check_shared_images, load_runs, read_summary_spec
 from runs import ReportError, read_study
 from size_curve import write_size_curve
 from summary import write_summary
@@ -39,8 +39,10 @@ def write_report(out: Path, pair_with=()) -> str:
     folders = ([Path(o) for o in pair_with if o]
                or [ROOT / o for o in read_study(out).get("pair_with", []) if o])
     folders = [f for f in folders if f.resolve() != Path(out).resolve()]  # itself: its runs are already its groups
+    missing = [f for f in folders if not (f / "runs").is_dir()]  # named, never silently dropped
     paired_in = [r for other in folders for r in load_runs(other, prefix=other.name)]  # the table names unfinished ones
-    table = write_table(out, runs, paired_in)
+    check_shared_images(runs + paired_in)  # across the folders too: a run's images are those of its split and seed
+    table = write_table(out, runs, paired_in, missing)
     paired_in = [r for r in paired_in if r["final"]]
     figs = write_figures(out, runs, paired_in) if any(r["log"] for r in runs) else []
     return f"report: {table}; figures: {', '.join(p.name for p in figs) or 'none'}"
@@ -107,6 +109,10 @@ def main(argv: list[str]) -> int:
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the report is not finished. Each of its files is replaced whole or not at all, so table.md "
+              "(and every figure) is the last complete one; run the same command again", file=sys.stderr)
+        return 130
     except OSError as e:  # a read-only folder, a full disk
         print(f"error: cannot write the report ({e.strerror or type(e).__name__}: {e.filename}); make the folder "
               "writable or free space, then run the same command again (the runs' files are untouched)",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from constants import CONSTANTS, DEFINING, NOTHING
 from schedules import SCHEDULES
+from schema import SETTINGS_SCHEMA, STUDY_SCHEMA, check
 
 # constants that are no setting shared by every run of an OUT_DIR: those that do not change what a run computes (where
 # it runs, how often it logs or saves) and the run-level lists (REGULARIZERS, SPLITS, LRS, ...) whose one value a run
@@ -61,6 +62,12 @@ def plan_runs(cfg: dict) -> list[dict]:
     return runs
 
 
+def run_seed(seed: int, split: int) -> int:
+    """The seed of split `split` under SEED `seed`: 1000·seed + split, the same for every regulariser, so that
+    paired runs share their initialisation and batches (and, without shipped splits, their drawn images)."""
+    return 1000 * seed + split
+
+
 def run_name(run: dict, config: dict) -> str:
     """The folder name of a run (`plan_runs`): its regulariser, β (hofer's β or β0), λ where not LEGACY_LAMBDA,
     `_etf` with ETF_CLASSIFIER, the learning rate and the split; from a config.json's `run` and `config` too."""
@@ -68,8 +75,16 @@ def run_name(run: dict, config: dict) -> str:
     params = SCHEDULES[run["regularizer"]].params  # older vanilla records hold an unused β
     beta = run.get("beta") if {"beta", "beta0"} & set(params) else None
     lam = run.get("lam") if "lam" in params else None
-    return (run["regularizer"] + (f"_beta{beta:g}" if beta is not None else "")
-            + (f"_lam{lam:g}" if lam not in (None, LEGACY_LAMBDA) else "") + f"{etf}_lr{run['lr']:g}_split{run['split']:02d}")
+    return (run["regularizer"] + (f"_beta{number_text(beta)}" if beta is not None else "")
+            + (f"_lam{number_text(lam)}" if lam not in (None, LEGACY_LAMBDA) else "")
+            + f"{etf}_lr{number_text(run['lr'])}_split{run['split']:02d}")
+
+
+def number_text(value: float) -> str:
+    """A setting as run names write it: the short form (`4`, `0.03`, `1e-05`) where it reads back as the same number,
+    else the shortest text that does (1.0000001, which the short form would write as `1`, the name of another run)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def run_settings(run: dict, config: dict) -> dict:
@@ -151,10 +166,39 @@ def is_done(folder: Path) -> bool:
     return folder_status(folder) in ("finished", "diverged")
 
 
+MAX_DIGITS = 308  # an integer with more digits than this is no float: a record holding one is not read as numbers
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits, too large for a number")
+    return int(text)
+
+
+def loads(text: str):
+    """JSON as every record of this project is read: an integer too large for a float is a ValueError (as invalid
+    JSON is), never a number that overflows later."""
+    return json.loads(text, parse_int=_integer)
+
+
+def not_regular(path: Path) -> str | None:
+    """Why `path` is not read as a record where it exists but is not a regular file (a named pipe would block the
+    reader forever; a socket or a device is no record); None where it is one or does not exist."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "a named pipe (FIFO)" if path.is_fifo() else (
+            "a socket" if path.is_socket() else "a device" if path.is_char_device() or path.is_block_device() else
+            "not a regular file")
+        return f"cannot be read: it is {kind}, not a regular file (never opened)"
+    return None
+
+
 def read_log(path: Path) -> tuple[list[dict], list[int]]:
     """The lines of a log that are an epoch's JSON object, and the numbers (from 1) of those that are not; a last line
     without its newline, still being written by a running process, is left out without counting as bad."""
     try:
+        if not_regular(path):
+            raise IsADirectoryError(path)  # never opened: a named pipe would block
         text = Path(path).read_text(errors="replace")
     except OSError:  # none yet (or not a file): no lines
         text = ""
@@ -162,8 +206,8 @@ def read_log(path: Path) -> tuple[list[dict], list[int]]:
     lines, bad = [], []
     for i, row in enumerate(rows, 1):
         try:
-            line = json.loads(row)
-        except ValueError:  # not JSON, or an integer too long to read
+            line = loads(row)
+        except ValueError:  # not JSON, or an integer too large for a number
             line = None
         if isinstance(line, dict) and isinstance(line.get("epoch"), int):
             lines.append(line)
@@ -218,32 +262,42 @@ def settings_home(out: Path) -> Path:
     return runs.resolve().parent if runs.is_symlink() or runs.exists() else Path(out)
 
 
-def read_settings(out: Path) -> dict:
+# the form of each file a results folder's readers check, and how to recover from a file not of it
+SETTINGS_FORM = ("a JSON object of run-defining settings, each of its constant's type; delete it to have the next run "
+                 "write it again from its own settings")
+STUDY_FORM = ("{\"script_defaults\": {...}, \"pair_with\": [...]}; delete it to have the next run write it again (the "
+              "report then has no default to hold a sweep's choice to, and pairs only with --PAIR_WITH)")
+
+
+def read_settings(out: Path, error: type = ReportError) -> dict:
     """The run-defining settings of a results folder (the settings.json of its `settings_home`); {} for a folder
-    without one. One ReportError where it is not a JSON object."""
-    return read_json_object(settings_home(out) / SETTINGS_FILE, "a folder's settings", "a JSON object of run-defining "
-                            "settings; delete it to have the next run write it again from its own settings")
+    without one. One `error` where it is not a JSON object of `schema.SETTINGS_SCHEMA`."""
+    return read_json_object(settings_home(out) / SETTINGS_FILE, "a folder's settings", SETTINGS_FORM, error,
+                            SETTINGS_SCHEMA)
 
 
 def read_study(out: Path) -> dict:
     """OUT_DIR/study.json: {"script_defaults": {HOFER_BETAS, SLIDING_BETA0S, LAMBDAS: the script's lists before
     overrides}, "pair_with": [folders the study was paired with, repository-relative]}; {} for a folder written
-    before it existed. One ReportError where it is not such an object."""
-    return read_json_object(Path(out) / STUDY_FILE, "a study's record", "{\"script_defaults\": {...}, \"pair_with\": "
-                            "[...]}; delete it to have the next run write it again (the report then has no default "
-                            "to hold a sweep's choice to, and pairs only with --PAIR_WITH)")
+    before it existed. One ReportError where it is not such an object (`schema.STUDY_SCHEMA`)."""
+    return read_json_object(Path(out) / STUDY_FILE, "a study's record", STUDY_FORM, schema=STUDY_SCHEMA)
 
 
-def read_json_object(path: Path, what: str, expected: str, error: type = ReportError) -> dict:
+def read_json_object(path: Path, what: str, expected: str, error: type = ReportError, schema: dict | None = None) -> dict:
     """The JSON object in `path`; {} where there is no such file; one `error` (ReportError for the report,
     config.ConfigError before training) naming `what` the file should hold and the `expected` form (with how to
-    recover) where it is not valid JSON or not a JSON object."""
+    recover) where it is not valid JSON, not a JSON object, or not of its `schema` (`schema.check`: each wrong field
+    named, with what was found and what is expected)."""
     if not path.exists():
         return {}
+    if wrong := not_regular(path):
+        raise error(f"{path} {wrong}: expected {what}, {expected}")
     try:
-        found = json.loads(path.read_text())
-    except ValueError as e:  # not JSON, not UTF-8, or an integer too long to read
+        found = loads(path.read_text())
+    except ValueError as e:  # not JSON, not UTF-8, or an integer too large for a number
         found = f"not valid JSON: {e}"
     if not isinstance(found, dict):
         raise error(f"{path} is not {what} ({found}): expected {expected}")
+    if schema is not None and (problems := check(found, schema)):
+        raise error(f"{path} is not {what}: {'; '.join(problems)}; {expected}")
     return found

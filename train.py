@@ -28,7 +28,7 @@ from checkpoints import (RunError, RunState, check_run_config, plain, resume, ru
 from evaluation import eval_epochs, evaluate
 from models import make_model, make_optimizer
 from regularizers import TopologicalLoss, make_loss
-from runs import atomic_write, first_fit_epoch, is_done, locked, read_log, run_settings
+from runs import atomic_write, first_fit_epoch, is_done, locked, read_log, run_seed, run_settings
 from schedules import make_schedule
 
 
@@ -40,7 +40,7 @@ def build_run(cfg: dict, run: dict, num_classes: int, in_channels: int, device: 
               record: dict | None = None) -> RunState:
     """Model, optimiser, schedules, penalty and batch generator of `run` at its start, with its `record` (what
     config.json holds; its checkpoints carry it)."""
-    seed = data.run_seed(cfg["SEED"], run["split"])
+    seed = run_seed(cfg["SEED"], run["split"])
     torch.manual_seed(seed)
     model = make_model(cfg["MODEL"], num_classes, in_channels, etf_classifier=cfg["ETF_CLASSIFIER"], device=device)
     opt = make_optimizer(model, run["lr"], cfg["MOMENTUM"], cfg["NESTEROV"], cfg["WEIGHT_DECAY"],

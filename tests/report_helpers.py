@@ -14,7 +14,7 @@ def fake_run(out: Path, regularizer: str, beta: float, split: int, test_acc: flo
     run = dict(regularizer=regularizer, beta=beta, lr=0.1, split=split)
     folder = out / "runs" / runs.run_name(run, {})                 # the name experiment.py gives it
     folder.mkdir(parents=True)
-    cfg = dict(run=run, seed=split, data_source="test", config=dict(DATASET="MNIST", TRAIN_SIZE=250))
+    cfg = dict(run=run, seed=runs.run_seed(0, split), data_source="test", config=dict(DATASET="MNIST", TRAIN_SIZE=250))
     (folder / "config.json").write_text(json.dumps(cfg))
     line = dict(epoch=1, train_acc=1.0, test_acc=test_acc or 0.5, train=METRICS, test=METRICS,
                 death_mean=[0.5] * 10, death_max=[1.0] * 10)
@@ -30,10 +30,14 @@ def study(out: Path, pair_with=(), **script_defaults) -> None:
     (out / "study.json").write_text(json.dumps(dict(script_defaults=script_defaults, pair_with=list(pair_with))))
 
 
-def labelled_run(out: Path, name: str, regularizer: str, split: int, test_acc: float, seed: int = 0, val_acc=None,
-                 **settings) -> Path:
+def labelled_run(out: Path, name: str, regularizer: str, split: int, test_acc: float, seed: int | None = None,
+                 val_acc=None, **settings) -> Path:
     """A finished run as experiment.py now writes it (run-level λ, config with every run-defining setting), in the
-    folder its settings name (`runs.run_name`; `name` is what a reader of the test calls it)."""
+    folder its settings name (`runs.run_name`; `name` is what a reader of the test calls it). Its seed is the
+    split's under SEED (`runs.run_seed`): SEED 0 unless a seed of another SEED is given."""
+    seed = runs.run_seed(settings.get("SEED", 0), split) if seed is None else seed
+    if seed >= 1000 and "SEED" not in settings:
+        settings["SEED"] = seed // 1000
     run = dict(regularizer=regularizer, split=split, lr=0.1, beta=settings.pop("beta", None),
                lam=settings.pop("lam", None))
     config = {**dict(DATASET="MNIST", TRAIN_SIZE=250, METRIC="l1", WEIGHT_DECAY=1e-3, NESTEROV=False), **settings}

@@ -232,7 +232,7 @@ def test_a_validation_set_too_large_for_the_data_is_one_clear_error():
 
 def test_with_only_torchvisions_processed_files_the_message_says_why_nothing_was_downloaded(tmp_path, monkeypatch):
     root = make_mnist_format(tmp_path)
-    x, y = data.load_dataset("KMNIST", root, train=True, download=False)
+    x, y = data.load_dataset("KMNIST", root, train=True, download=False, verify=False)
     raw = root / "KMNIST" / "raw"
     (raw.parent / "processed").mkdir()
     for f in ("training.pt", "test.pt"):
@@ -244,6 +244,6 @@ def test_with_only_torchvisions_processed_files_the_message_says_why_nothing_was
         raise AssertionError("a download was tried")
     monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", no_internet)
     with pytest.raises(data.DataError) as e:
-        data.load_dataset("KMNIST", root, train=True, download=True)
+        data.load_dataset("KMNIST", root, train=True, download=True, verify=False)
     assert "torchvision did not download them because processed/training.pt and processed/test.pt exist" in str(
         e.value) and "the download failed" not in str(e.value)

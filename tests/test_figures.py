@@ -36,7 +36,7 @@ def test_the_per_split_figure_is_written_for_a_folder_and_for_a_pairing_and_join
     shown = {**groups.grouped(records.load_runs(main, prefix="main")), **groups.grouped(records.load_runs(seed1))}
     labels, lines, means = figures.per_split_points(shown)
     assert labels == ["main: vanilla", "main: sliding β0=1.1", "vanilla"]
-    assert lines[(1, 0)] == [(0, pytest.approx(93.0)), (1, pytest.approx(94.0))]   # split 1, seed 0: main's runs
+    assert lines[(1, 1)] == [(0, pytest.approx(93.0)), (1, pytest.approx(94.0))]   # split 1, SEED 0: main's runs
     assert lines[(1, 1001)] == [(2, pytest.approx(93.0))]                         # another seed: its own line
     x, m, lo, hi = means[0]
     assert (x, m) == (0, pytest.approx(93.0)) and (lo, hi) == pytest.approx((93 - half, 93 + half), abs=1e-3)

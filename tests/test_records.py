@@ -23,7 +23,7 @@ def test_the_one_json_reader_tells_a_missing_file_from_an_unreadable_one(tmp_pat
     assert records.read_json(tmp_path / "ok.json") == (dict(a=1), None)
     assert records.read_json(tmp_path / "none.json") == (None, None)               # not there: no problem
     assert records.read_json(tmp_path / "bad.json")[1].startswith("is not valid JSON (Expecting")
-    assert records.read_json(tmp_path / "folder.json")[1].startswith("cannot be read (")
+    assert records.read_json(tmp_path / "folder.json")[1].startswith("cannot be read: it is a folder")
 
 
 @pytest.mark.parametrize("payload, found", [("[1, 2]", "(a JSON list)"), ("{", "(it is not valid JSON (Expecting"),

@@ -22,7 +22,7 @@ def folder(tmp_path) -> Path:
             (run / "log.jsonl").write_text(json.dumps(dict(epoch=1, train_acc=0.5)) + "\n"
                                            + json.dumps(dict(json.loads(last), epoch=2)) + "\n")
             final = json.loads((run / "final.json").read_text())
-            (run / "final.json").write_text(json.dumps(dict(final, run=json.loads(
+            (run / "final.json").write_text(json.dumps(dict(final, tpt_epoch=2, run=json.loads(
                 (run / "config.json").read_text())["run"] | dict(name=run.name))))
     return tmp_path
 

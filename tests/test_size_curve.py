@@ -41,8 +41,11 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
     (tmp_path / "mnist-1000" / "runs" / "broken" / "config.json").write_text("{")
     log = tmp_path / "mnist-1000" / "runs" / "sliding_beta1.1_lr0.1_split00" / "log.jsonl"  # vanilla not yet at 1000
     log.write_text(json.dumps(dict(json.loads(log.read_text()), zero_edges=0.125)) + "\n")
-    never = tmp_path / "mnist-100" / "runs" / "vanilla_lr0.1_split02" / "final.json"  # never fits its training set
-    never.write_text(json.dumps(dict(json.loads(never.read_text()), tpt_epoch=None)))
+    never = tmp_path / "mnist-100" / "runs" / "vanilla_lr0.1_split02"  # never fits its training set: log and record
+    (never / "log.jsonl").write_text(json.dumps(dict(json.loads((never / "log.jsonl").read_text()), train_acc=0.99))
+                                     + "\n")
+    (never / "final.json").write_text(json.dumps(dict(json.loads((never / "final.json").read_text()), tpt_epoch=None,
+                                                      train_acc=0.99)))
     spec = tmp_path / "curve.json"
     spec.write_text(json.dumps(dict(title="t", size_curve={
         reg: {str(s): f"mnist-{s}: {reg}" for s in (100, 250, 500, 1000, 2000)} for reg in ("vanilla", "sliding")},
@@ -86,7 +89,7 @@ def test_a_size_curve_pairs_the_gaps_within_each_size_and_marks_sizes_not_run_ye
         capsys.readouterr()
         assert report.main([f"--SUMMARY={spec}"]) == 2                                 # one message, no traceback
         err = capsys.readouterr().err
-        assert err.startswith(f"error: {spec}: expected") and "Traceback" not in err
+        assert err.startswith(f"error: {spec}") and "expected" in err and err.count("\n") == 1 and "Traceback" not in err
     labelled_run(tmp_path / "mnist-100", "sliding_beta2_lr0.1_split00", "sliding", 0, 0.8, beta=2, lam=0.1,
                  TRAIN_SIZE=100)
     (tmp_path / "mnist-2000" / "runs").mkdir(parents=True)
