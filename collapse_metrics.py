@@ -73,7 +73,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from collapse_names import METRIC_NAMES, SPECTRUM
+from common.collapse_names import METRIC_NAMES, SPECTRUM
 
 __all__ = ["METRIC_NAMES", "collapse_metrics", "class_means", "CollapseAccumulator"]
 

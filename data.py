@@ -16,6 +16,7 @@ import math
 import os
 import urllib.error
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,9 @@ from scipy.io import loadmat
 from scipy.io.matlab import MatReadError
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from runs import run_seed
+from common.runs import run_seed
 
-HERE = Path(__file__).resolve().parent
-SPLITS_FILE = HERE / "splits" / "stratified_splits.json"  # copy of Hofer et al.'s splits, see splits/README.md
+SPLITS_FILE = Path(str(resources.files("splits") / "stratified_splits.json"))  # Hofer et al.'s: splits/README.md
 
 # MNIST's file format: every torchvision class that reads the four IDX files works the same way.
 MNIST_FORMAT = {"MNIST": torchvision.datasets.MNIST, "FashionMNIST": torchvision.datasets.FashionMNIST,
@@ -43,11 +43,12 @@ class DataError(RuntimeError):
 
 
 def resolve_data_root(constant: str = "", override: str = "") -> Path:
-    """Where datasets live: command-line override, else $DATA_ROOT, else the script's constant, else data/ here."""
+    """Where datasets live: command-line override, else $DATA_ROOT, else the script's constant, else data/ in the working
+    directory."""
     for root in (override, os.environ.get("DATA_ROOT", ""), constant):
         if root:
             return Path(root).expanduser().resolve()
-    return HERE / "data"
+    return Path("data").resolve()
 
 
 def _expected_files(name: str, root: Path) -> tuple[Path, list[str]]:

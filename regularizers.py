@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from schedules import SCHEDULES, check_nonneg, describe
+from common.schedules import SCHEDULES, check_nonneg, describe
 
 # metric name -> `ord` of the vector norm (also the `p` of torch.pdist)
 METRICS = {"l1": 1.0, "l2": 2.0, "linf": math.inf}

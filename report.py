@@ -4,26 +4,25 @@
     python report.py results/mnist-250-ablations --PAIR_WITH=results/mnist-250   # also pair with another folder
     python report.py --SUMMARY=results/hofer-row.json   # one table of paired comparisons across folders
 
-Reads `runs/*/{config,final}.json` and `log.jsonl` (`records.py`), writes `table.md` (`folder_table.py`),
-`per_split.png`, `accuracy.png`, `collapse.png` and `deaths.png` beside them (and a sweep figure per sweep;
-`figures.py`). Runs are grouped by regulariser (and β / lr where several were run; `groups.py`); paired comparisons use
-the splits two groups share (same split ⇒ same initialisation and batches; `compare.py`). Without --PAIR_WITH, a folder
-is paired with those its `study.json` names (the study's own --PAIR_WITH). A --SUMMARY spec is a table of rows
-(`summary.py`), a size curve (`size_curve.py`) or a carry-over (`carry_over.py`).
+Reads `runs/*/{config,final}.json` and `log.jsonl` (`records`), writes `table.md` (`folder_table`), `per_split.png`,
+`accuracy.png`, `collapse.png` and `deaths.png` beside them (and a sweep figure per sweep; `figures`): the modules of
+`reporting/`. Runs are grouped by regulariser (and β / lr where several were run; `groups`); paired comparisons use
+the splits two groups share (same split ⇒ same initialisation and batches; `compare`). Without --PAIR_WITH, a folder
+is paired with those its `study.json` names (the study's own --PAIR_WITH), relative to the working directory. A
+--SUMMARY spec is a table of rows (`summary`), a size curve (`size_curve`) or a carry-over (`carry_over`).
 """
 import signal
 import sys
 from pathlib import Path
 
-import carry_over
-from figures import size_curve_figure, write_figures
-from folder_table import write_table
-from records import check_shared_images, load_runs, read_summary_spec
-from runs import ReportError, read_study
-from size_curve import write_size_curve
-from summary import write_summary
+from common.runs import ReportError, read_study
+from reporting import carry_over
+from reporting.figures import size_curve_figure, write_figures
+from reporting.folder_table import write_table
+from reporting.records import check_shared_images, load_runs, read_summary_spec
+from reporting.size_curve import write_size_curve
+from reporting.summary import write_summary
 
-ROOT = Path(__file__).resolve().parent  # study.json names the folders paired with relative to the repository root
 USAGE = ("usage: python report.py RESULTS_DIR [--PAIR_WITH=OTHER_DIR[,OTHER_DIR...]]\n"
          "       python report.py --SUMMARY=SPEC.json\n"
          "  for example: python report.py results/mnist-250-ablations --PAIR_WITH=results/mnist-250")
@@ -37,7 +36,7 @@ def write_report(out: Path, pair_with=()) -> str:
         return f"report: no runs under {out}"
     remove_stale_temporaries(out)
     folders = ([Path(o) for o in pair_with if o]
-               or [ROOT / o for o in read_study(out).get("pair_with", []) if o])
+               or [Path(o) for o in read_study(out).get("pair_with", []) if o])  # relative to the working directory
     folders = [f for f in folders if f.resolve() != Path(out).resolve()]  # itself: its runs are already its groups
     missing = [f for f in folders if not (f / "runs").is_dir()]  # named, never silently dropped
     paired_in = [r for other in folders for r in load_runs(other, prefix=other.name)]  # the table names unfinished ones

@@ -1,4 +1,8 @@
-from setuptools import setup
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
 
 setup(
     name="topological-collapse",
@@ -6,15 +10,15 @@ setup(
     description="Topological densification (Hofer et al., ICML 2020) and neural collapse (Papyan et al., PNAS 2020) "
                 "on small-sample MNIST and SVHN",
     python_requires=">=3.10",
-    py_modules=["constants", "config", "schedules", "data", "models", "regularizers", "collapse_names",
-                "collapse_metrics", "schema", "runs", "provenance", "evaluation", "checkpoints", "train", "experiment",
-                "ray_executor", "stats", "records", "groups", "compare", "sweeps", "contrasts", "replicates",
-                "folder_table", "summary", "size_curve", "carry_over", "labels", "figures", "report"],
+    # the design's modules at the root (every .py but this file) and the packages below it, found, not listed by hand
+    py_modules=sorted(p.stem for p in HERE.glob("*.py") if p.name != "setup.py"),
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    package_data={"": ["*.json", "README.md"]},  # the packages' data: splits/stratified_splits.json, read by every run
     install_requires=[
         "torch>=2.4,<3",      # fused SGD on CUDA
         "torchvision>=0.16",
         "numpy>=1.24",
-        "scipy>=1.10",      # torchvision reads SVHN's .mat files with it; paired tests in report.py
+        "scipy>=1.10",      # torchvision reads SVHN's .mat files with it; paired tests in the report
         "matplotlib>=3.7",
         "tqdm>=4.60",
     ],
@@ -25,7 +29,7 @@ setup(
             "gudhi>=3.8",        # second oracle
             "ray>=2.9",          # tests/test_ray.py runs the Ray executor on a local instance
         ],
-        "ray": ["ray>=2.9"],     # EXECUTOR=ray (ray_executor.py)
+        "ray": ["ray>=2.9"],     # EXECUTOR=ray (training/ray_executor.py)
         "bench": ["torch-topological>=0.1.7", "giotto-ph>=0.2.2", "gudhi>=3.8"],  # benchmarks/bench_persistence.py
     },
 )

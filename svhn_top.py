@@ -29,7 +29,7 @@ GROUPS_PER_BATCH = 8            # groups per batch
 SAMPLES_PER_GROUP = 16          # same-class images per group: the anchor + 15 draws with replacement
 # regularisers
 REGULARIZERS = ["vanilla", "hofer", "sliding"]  # also center_sliding, sliding_fixed_beta, ramp, center, floor, ceiling,
-                                                # center_radius, terminal_sliding (schedules.py)
+                                                # center_radius, terminal_sliding (common/schedules.py)
 METRIC = "l2"                   # distance of the persistence: l1, l2 or linf
 LAMBDAS = [0.1]                 # weight λ of the penalty (hofer), λmax of the ramped ones (several = a sweep)
 HOFER_BETAS = [0.5]             # hofer's constant β (several = a sweep)
@@ -55,5 +55,5 @@ REPORT_ONLY = False             # only regenerate table.md and the figures from 
 PAIR_WITH = []                  # other results folders whose runs the report pairs with these by (split, seed)
 
 if __name__ == "__main__":
-    import experiment
+    from training import experiment
     raise SystemExit(experiment.main({k: v for k, v in globals().items() if k.isupper()}))

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 try:
-    from train import train_step
     from models import default_device, make_model, make_optimizer
     from regularizers import LOSSES, TopologicalLoss
+    from training.train import train_step
 except ImportError as e:  # pragma: no cover - depends on how the script is launched
     raise SystemExit(f"{e}. Install the repository first (pip install -e .) or run "
                      "`python -m benchmarks.bench_persistence` from the repository root.")
@@ -165,9 +165,10 @@ PENALTIES = {"top": "topological", "center": "center", "floor": "floor", "ceilin
              "center_radius": "center_radius"}  # step kind -> its penalty, a key of regularizers.LOSSES
 
 
-def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=0.1) -> dict:
+def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=0.1, warmup=10) -> dict:
     """Median times of `train.train_step` without a penalty and with + λ · each penalty of `PENALTIES` (L_top, the
-    centroid control and the halves of β > 0), interleaved in rotating order; prints and returns them."""
+    centroid control and the halves of β > 0), interleaved in rotating order after `warmup` untimed rounds; prints
+    and returns them."""
     G, n = 8, 16
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(250) % 10  # 25 images per class, as in MNIST-250
@@ -189,7 +190,7 @@ def part_training(steps, device, model_name="SimpleCNN_MNIST", metric="l1", lam=
             torch.cuda.synchronize(device)
         return time.perf_counter() - t
 
-    for _ in range(10):  # warm-up
+    for _ in range(warmup):
         for kind in kinds:
             step(kind)
     times = {kind: [] for kind in kinds}

@@ -99,7 +99,7 @@ def part_steps() -> str:
     sys.path.insert(0, str(HERE / "benchmarks"))
     from bench_persistence import part_training
     from models import default_device
-    from provenance import configure_torch
+    from training.provenance import configure_torch
     dev = default_device()
     steps = 100 if dev.type == "cuda" else 10
     rows = ["| model | deterministic | step without penalty (ms) | with L_top (ms) | ratio | with L_center (ms) | "

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-import figures
+from reporting import figures
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -101,10 +101,18 @@ def _few_threads():
     torch.use_deterministic_algorithms(deterministic)
 
 
+def _band(collection) -> tuple[list, list, list]:
+    """(x, lower, upper) of a band drawn by fill_between: its polygon's lowest and highest y at each x."""
+    xy = np.concatenate([p.vertices for p in collection.get_paths()])
+    xs = sorted(set(xy[:, 0]))
+    return xs, [xy[xy[:, 0] == x, 1].min() for x in xs], [xy[xy[:, 0] == x, 1].max() for x in xs]
+
+
 @pytest.fixture
 def drawn(monkeypatch) -> dict:
     """{file name: [(line label, x, y) of every line of every axis]} of the figures a test writes: what they show;
-    also {"<file name>: <axis title>": the same of that axis alone}. A file written again replaces its entries."""
+    also {"<file name>: <axis title>": the same of that axis alone}, and {"<file name>: <axis title>: bands":
+    [(x, lower, upper) of each filled band, in drawing order]}. A file written again replaces its entries."""
     shown, save = {}, figures._save
 
     def recording(fig, path):
@@ -116,6 +124,8 @@ def drawn(monkeypatch) -> dict:
             data = [(label, list(l.get_xdata()), list(l.get_ydata())) for label, l in lines]
             shown[f"{Path(path).name}: {ax.get_title()}"] = data
             shown[Path(path).name] += data
+            shown[f"{Path(path).name}: {ax.get_title()}: bands"] = [_band(c) for c in ax.collections
+                                                                    if c.get_paths() and c.get_label().startswith("_")]
         return save(fig, path)
     monkeypatch.setattr(figures, "_save", recording)
     return shown

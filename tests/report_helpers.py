@@ -3,7 +3,7 @@ study.json, a change to a finished run's record, and the verdicts of a markdown 
 import json
 from pathlib import Path
 
-import runs
+from common import runs
 
 METRICS = dict(nc1=0.1, etf_distance_means=0.2, etf_distance_classifiers=0.3, nc3_self_duality=0.04,
                nc4_ncc_mismatch=0.0, within_class_variation=1.0, between_class_variation=10.0)

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import carry_over
 import report
-import stats as report_stats
-from runs import ReportError
+from common.runs import ReportError
+from reporting import carry_over
+from reporting import stats as report_stats
 from tests.report_helpers import METRICS, labelled_run
 
 CONTRASTS = [("sliding − vanilla", "{main}: sliding", "{main}: vanilla"), ("sliding − hofer", "{main}: sliding", "hofer"),

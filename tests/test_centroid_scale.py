@@ -8,9 +8,9 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-import experiment
 import mnist_top
-import sweeps
+from reporting import sweeps
+from training import experiment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import centroid_scale  # noqa: E402

@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import checkpoints
-import experiment
 import mnist_top
-import provenance
 import report
-import runs
-import train
-from checkpoints import RunError
+from common import runs
 from tests.test_experiment import TINY, constants, interrupted, lines
 from tests.test_reliability import RUN, Planted, argv_for, reference  # noqa: F401 - the fixture
 from tests.test_train import CPU, META, subset, tiny_study
+from training import checkpoints, experiment, provenance, train
+from training.checkpoints import RunError
 
 
 def started() -> tuple[dict, dict, dict, checkpoints.RunState]:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from collapse_metrics import METRIC_NAMES, CollapseAccumulator, class_means, collapse_metrics
-from collapse_names import COLLAPSE, LABELS, SPECTRUM, Label
+from common.collapse_names import COLLAPSE, LABELS, SPECTRUM, Label
 
 EXPECTED_NAMES = (
     "nc1", "nc2_equinorm_means", "nc2_equinorm_classifiers", "nc2_equiangular_means",

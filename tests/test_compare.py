@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import compare
 import report
-import stats as report_stats  # the report's; `stats` alone is scipy's in the tests below
-from summary import write_summary
+from reporting import compare
+from reporting import stats as report_stats  # the report's; `stats` alone is scipy's in the tests below
+from reporting.summary import write_summary
 from tests.report_helpers import METRICS, labelled_run, patch_final, verdicts
 
 

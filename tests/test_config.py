@@ -1,6 +1,6 @@
 import pytest
 
-from config import ConfigError, apply_overrides
+from training.config import ConfigError, apply_overrides
 
 DEFAULTS = dict(EPOCHS=310, LAMBDA=0.1, METRIC="l1", AUGMENT=False, SPLITS=[0, 1], HOFER_BETAS=[0.5])
 

@@ -1,14 +1,12 @@
 """The table of constants (constants.py) against the entry scripts, and what derives from it."""
 import pytest
 
-import config
-import constants
-import experiment
 import mnist_top
-import runs
 import svhn_top
-from config import ConfigError
-from constants import CONSTANTS, DEFINING, NOT_DEFINING, NOTHING, PER_RUN, has_type, kind, type_errors
+from common import constants, runs
+from common.constants import CONSTANTS, DEFINING, NOT_DEFINING, NOTHING, PER_RUN, has_type, kind, type_errors
+from training import config, experiment
+from training.config import ConfigError
 
 SCRIPTS = (mnist_top, svhn_top)
 

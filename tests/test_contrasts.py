@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import contrasts
-import records
 import report
-import stats as report_stats  # the report's; `stats` alone is scipy's in the tests below
-from groups import grouped
+from reporting import contrasts, records
+from reporting import stats as report_stats  # the report's; `stats` alone is scipy's in the tests below
+from reporting.groups import grouped
 from tests.report_helpers import METRICS, labelled_run, patch_final
 
 
@@ -141,6 +140,7 @@ def test_two_families_are_each_holm_corrected_within_themselves_and_log10_scores
     report.write_report(tmp_path)
     text = (tmp_path / "table.md").read_text()
     from scipy import stats
+
     # the collapse family: log10(A) − log10(B) split by split, Holm over its 3, each CI at 1 − 0.05/3
     d_ratio = np.log10(ratios["sliding"]) - np.log10(ratios["vanilla"])
     d_etf = np.array(etf["sliding"]) - etf["vanilla"]

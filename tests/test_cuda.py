@@ -9,11 +9,10 @@ import pytest
 import torch
 
 import data
-import experiment
 import mnist_top
-import train
 from regularizers import METRICS, CeilingLoss, CenterLoss, CenterRadiusLoss, FloorLoss, TopologicalLoss
 from tests.test_experiment import TINY, constants, interrupted
+from training import experiment, train
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run benchmarks/device_check.py "

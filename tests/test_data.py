@@ -124,7 +124,8 @@ def test_unknown_dataset_lists_the_supported_ones(tmp_path):
 
 def test_data_root_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("DATA_ROOT", raising=False)
-    assert data.resolve_data_root("") == data.HERE / "data"
+    monkeypatch.chdir(tmp_path)
+    assert data.resolve_data_root("") == tmp_path / "data"                      # data/ in the working directory
     assert data.resolve_data_root(str(tmp_path / "const")) == tmp_path / "const"
     monkeypatch.setenv("DATA_ROOT", str(tmp_path / "env"))
     assert data.resolve_data_root(str(tmp_path / "const")) == tmp_path / "env"

@@ -7,10 +7,10 @@ import torch
 
 import data
 import report
-from evaluation import eval_epochs, evaluate, read_once
 from models import SimpleCNN_MNIST, make_model
 from regularizers import vr0_death_times
 from tests.test_train import CPU, _one_thread, tiny_study  # noqa: F401 - the fixture
+from training.evaluation import eval_epochs, evaluate, read_once
 
 
 def measured() -> tuple[torch.nn.Module, data.TrainSubset, dict]:

@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import checkpoints
-import evaluation
-import experiment
 import mnist_top
 import svhn_top
-import train
+from training import checkpoints, evaluation, experiment, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--DATASET=KMNIST", "--TRAIN_SIZE=120", "--EPOCHS=4", "--SPLITS=0", "--GROUPS_PER_BATCH=4",

@@ -14,16 +14,15 @@ from pathlib import Path
 import pytest
 import torchvision
 
-import checkpoints
-import experiment
-import folder_table
 import mnist_top
 import report
-import runs
+from common import runs
+from reporting import folder_table
 from tests.conftest import make_mnist_format
 from tests.report_helpers import METRICS, labelled_run, patch_final, study
 from tests.test_experiment import TINY, constants, lines
 from tests.test_run_identity import folder, not_counted, table  # noqa: F401 - the fixture of two splits
+from training import checkpoints, experiment
 
 
 @contextmanager

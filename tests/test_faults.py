@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import checkpoints
 import data
-import experiment
 import mnist_top
 import report
-import runs
-import train
+from common import runs
 from tests.test_experiment import constants, interrupted
 from tests.test_reliability import RUN, Planted, argv_for, reference  # noqa: F401 - the fixture
+from training import checkpoints, experiment, train
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 

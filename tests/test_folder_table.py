@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-import folder_table
 import report
-from groups import Group
+from reporting import folder_table
+from reporting.groups import Group
 from tests.report_helpers import METRICS, fake_run, labelled_run, patch_final
 
 

@@ -3,9 +3,8 @@ import json
 
 import pytest
 
-import groups
-import records
 import report
+from reporting import groups, records
 from tests.report_helpers import labelled_run
 
 

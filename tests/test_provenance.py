@@ -10,8 +10,8 @@ import scipy
 import torch
 import torchvision
 
-import provenance
-import runs
+from common import runs
+from training import provenance
 
 CPU = torch.device("cpu")
 REPO = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-import experiment
 import mnist_top
 from tests.test_experiment import TINY, constants
+from training import experiment
 
 ray = pytest.importorskip("ray", reason="Ray is in the test extra: pip install -e '.[test]'")
 STUDY = TINY + ["--REGULARIZERS=vanilla,sliding"]
@@ -83,7 +83,7 @@ def test_a_task_killed_mid_run_is_retried_and_ends_with_the_numbers_of_an_uninte
 @pytest.mark.slow
 def test_an_out_dir_that_a_task_cannot_see_stops_the_study_with_one_message(local_ray, kmnist_root, tmp_path,
                                                                              monkeypatch, capsys):
-    import ray_executor
+    from training import ray_executor
     monkeypatch.setattr(ray_executor, "write_marker", lambda out: "a token no file holds")  # as on another node
     argv = STUDY + [f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}", "--EXECUTOR=ray"]
     assert experiment.main(constants(mnist_top), argv) == 2
@@ -116,7 +116,7 @@ def test_bad_executor_settings_are_the_usual_settings_error(tmp_path, capsys, ar
 
 
 def test_the_resource_request_packs_runs_onto_a_gpu_only_where_ray_sees_one():
-    from ray_executor import RETRIES, task_options
+    from training.ray_executor import RETRIES, task_options
     cfg = dict(CPUS_PER_RUN=2, GPUS_PER_RUN=0.25, DEVICE="")
     assert task_options(cfg, {"CPU": 16, "GPU": 1}) == dict(num_cpus=2, num_gpus=0.25, max_retries=RETRIES)
     assert task_options(cfg, {"CPU": 16}) == dict(num_cpus=2, num_gpus=0, max_retries=RETRIES)
@@ -125,7 +125,7 @@ def test_the_resource_request_packs_runs_onto_a_gpu_only_where_ray_sees_one():
 
 
 def test_switching_executor_never_refuses_an_out_dir():
-    from runs import NOT_RUN_DEFINING
+    from common.runs import NOT_RUN_DEFINING
     assert {"EXECUTOR", "RAY_ADDRESS", "CPUS_PER_RUN", "GPUS_PER_RUN"} <= NOT_RUN_DEFINING
 
 
@@ -134,6 +134,7 @@ def test_switching_executor_never_refuses_an_out_dir():
 def test_stopping_the_driver_cancels_the_tasks_and_the_same_command_resumes(kmnist_root, tmp_path, sig):
     import subprocess
     import sys
+
     from tests.test_experiment import REPO
     run = tmp_path / "runs" / "sliding_beta1.1_lr0.1_split00"
     cmd = [sys.executable, "mnist_top.py", *TINY, f"--DATA_ROOT={kmnist_root}", f"--OUT_DIR={tmp_path}",

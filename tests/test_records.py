@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-import records
-import runs
-from runs import ReportError
+from common import runs
+from common.runs import ReportError
+from reporting import records
 
 
 def test_report_reads_a_log_whose_last_line_is_being_written(tmp_path):

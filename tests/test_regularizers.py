@@ -14,9 +14,9 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
+from common.schedules import SCHEDULES, make_schedule
 from regularizers import (METRICS, CeilingLoss, CenterLoss, CenterRadiusLoss, FloorLoss, TopologicalLoss, make_loss,
                           vr0_death_times)
-from schedules import SCHEDULES, make_schedule
 
 SCIPY = {"l2": "euclidean", "l1": "cityblock", "linf": "chebyshev"}
 GPH = {"l2": "euclidean", "l1": "manhattan", "linf": "chebyshev"}

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import experiment
 import mnist_top
 import report
 from tests.test_experiment import TINY, constants
+from training import experiment
 
 RUN = "vanilla_lr0.1_split00"
 
@@ -122,15 +122,17 @@ def test_the_report_names_diverged_failed_and_unfinished_runs_even_without_a_fin
                                       ("--PAIR_WITH=nowhere", "PAIR_WITH: no runs/ folder in nowhere"),
                                       ("--EXECUTOR=slurm", "EXECUTOR='slurm' unknown"),
                                       ("--VAL_SIZE=100000", "VAL_SIZE=100000 is more than")])
-def test_a_setting_that_would_fail_later_fails_before_any_run_folder(reference, tmp_path, capsys, arg, msg):
-    root, _ = reference
+def test_a_setting_that_would_fail_later_fails_before_any_run_folder(kmnist_root, tmp_path, capsys, arg, msg):
+    root = kmnist_root                                       # the data, not a trained reference run: nothing trains
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path / "out", arg)) == 2
     assert msg in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def test_a_missing_data_folder_is_not_created_by_a_failed_download(tmp_path, monkeypatch):
     import urllib.error
+
     import torchvision.datasets.mnist
+
     import data
 
     def offline(*args, **kwargs):

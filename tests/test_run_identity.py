@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import report
-import records
+from reporting import records
 from tests.report_helpers import METRICS, labelled_run
 
 
@@ -169,9 +169,9 @@ def test_pair_with_naming_the_folder_itself_is_refused_and_a_study_naming_it_add
 
 
 def test_report_only_on_a_read_only_folder_is_one_message(folder, monkeypatch, capsys):
-    import experiment
     import mnist_top
     from tests.test_experiment import constants
+    from training import experiment
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(folder / "table.md"))

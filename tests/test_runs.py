@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from runs import (LEGACY_LAMBDA, STUDY_FILE, atomic_write, folder_status, is_done, plan_runs, read_log, read_study,
-                  run_differences, run_name, run_settings, setting_differences, status)
+from common.runs import (LEGACY_LAMBDA, STUDY_FILE, atomic_write, folder_status, is_done, plan_runs, read_log,
+                         read_study, run_differences, run_name, run_settings, setting_differences, status)
 
 REPO = Path(__file__).resolve().parents[1]
 

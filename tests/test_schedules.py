@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from schedules import SCHEDULES, describe, make_schedule
+from common.schedules import SCHEDULES, describe, make_schedule
 
 
 def test_schedule_registry_and_factory():

@@ -1,7 +1,7 @@
 """schema.py: a hand-written JSON object checked field by field, each problem one line naming the field."""
 import pytest
 
-from schema import Field, check
+from common.schema import Field, check
 
 ITEM = {"x": Field(float, "a number"), "tag": Field(str, "a tag", required=False, valid=lambda v: None if v else "empty")}
 FILE = {"flag": Field(bool, "true or false"), "items": Field(list, "a list of items", items=ITEM)}

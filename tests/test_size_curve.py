@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import report
-import stats as report_stats
+from reporting import stats as report_stats
 from tests.report_helpers import labelled_run
 
 

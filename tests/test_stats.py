@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import stats as report_stats  # `stats` is scipy's here, as in the tests that compare with it
+from reporting import stats as report_stats  # `stats` is scipy's here, as in the tests that compare with it
 
 
 @pytest.mark.parametrize("n, mean, std, level", [(2, 1.0, 0.5, 0.95), (10, -0.3, 1.2, 0.95), (5, 2.0, 0.7, 0.9875)])

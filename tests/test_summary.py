@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-import summary
-from runs import ReportError
+from common.runs import ReportError
+from reporting import summary
 from tests.report_helpers import labelled_run
 
 

@@ -5,10 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import records
 import report
-import runs
-import sweeps
+from common import runs
+from reporting import records, sweeps
 from tests.report_helpers import fake_run, labelled_run, study
 
 

@@ -8,11 +8,11 @@ import torch.nn.functional as F
 
 import data
 import mnist_top
-import runs
-import stats
-import train
+from common import runs
+from reporting import stats
 from tests.conftest import digit_like_images
 from tests.test_experiment import constants
+from training import train
 
 CPU = torch.device("cpu")
 META = {k: f"{k} of this process" for k in runs.PROVENANCE_COMPARED}  # what `provenance.where` would give

@@ -29,14 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402
-import experiment  # noqa: E402
 import mnist_top  # noqa: E402
-import train  # noqa: E402
-from config import ConfigError, apply_overrides  # noqa: E402
-from provenance import configure_torch, process_provenance  # noqa: E402
+from common.runs import atomic_write  # noqa: E402
 from regularizers import METRICS, vr0_death_times  # noqa: E402
-from runs import atomic_write  # noqa: E402
-from sweeps import SCALE_FILE  # noqa: E402
+from reporting.sweeps import SCALE_FILE  # noqa: E402
+from training import experiment, train  # noqa: E402
+from training.config import ConfigError, apply_overrides  # noqa: E402
+from training.provenance import configure_torch, process_provenance  # noqa: E402
 
 EARLY_EPOCHS = 5                # epochs of the sliding run measured (of EPOCHS: t ≤ 5/310 with the default)
 BETA0S = [1.1, 2.0]             # sliding's grid of β0, mapped to center_sliding's r0 by the ratio

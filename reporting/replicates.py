@@ -6,9 +6,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from groups import Group
-from records import final_test_acc
-from stats import seed_floor, seed_shift
+from reporting.groups import Group
+from reporting.records import final_test_acc
+from reporting.stats import seed_floor, seed_shift
 
 
 def _by_split(g: Group) -> dict[int, tuple[int, float]]:

@@ -5,7 +5,7 @@ here. Strings only: no run folders, no numbers.
 
     LABELS["nc1"]["column"]   →  "NC1"
 """
-from collapse_names import LABELS as COLLAPSE_LABELS
+from common.collapse_names import LABELS as COLLAPSE_LABELS
 
 LABELS = {
     **{name: dict(column=l.column, section=l.heading, panel=l.title, geometry=l.legend)

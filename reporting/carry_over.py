@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from contrasts import CONTRASTS_FILE, Contrast, contrast_families, contrast_groups
-from labels import LABELS
-from records import metric_value, read_summary_spec
-from runs import ReportError, atomic_write
-from stats import judge, level_text, mean_std
+from common.runs import ReportError, atomic_write
+from reporting.contrasts import CONTRASTS_FILE, Contrast, contrast_families, contrast_groups
+from reporting.labels import LABELS
+from reporting.records import metric_value, read_summary_spec
+from reporting.stats import judge, level_text, mean_std
 
 KEY = "carry_over"  # a --SUMMARY spec with this key is a carry-over table
 GEOMETRY = [(where, key, f"{where} {LABELS[key]['geometry']}") for key in ("scale_free_variation", "etf_distance_means")

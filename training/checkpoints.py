@@ -22,9 +22,9 @@ import torch
 from tqdm import tqdm
 
 import data
-from runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, images_difference,
-                  loads, not_regular, run_seed, run_settings, setting_differences)
-from schedules import Schedule
+from common.runs import (PROVENANCE_COMPARED, SPLIT_DIGEST_V2, atomic_write, defining_settings, images_difference,
+                         loads, not_regular, run_seed, run_settings, setting_differences)
+from common.schedules import Schedule
 
 # what a checkpoint holds besides `RunState.stateful`'s state dicts and its record (`save_checkpoint`)
 CHECKPOINT_KEYS = ("rng_cpu", "rng_batches", "rng_cuda", "epoch", "log_text", "log_bytes", "device", "seconds")

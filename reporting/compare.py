@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from groups import pair_key
-from records import DIRTY, final_test_acc, is_dirty, recorded
-from runs import PROVENANCE_COMPARED, run_differences
-from stats import ci95, family_level, holm, paired_tests
+from common.runs import PROVENANCE_COMPARED, run_differences
+from reporting.groups import pair_key
+from reporting.records import DIRTY, final_test_acc, is_dirty, recorded
+from reporting.stats import ci95, family_level, holm, paired_tests
 
 DIRTY_MARK = " †"  # after a comparison that pairs a run trained from a dirty tree
 

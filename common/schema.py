@@ -14,8 +14,8 @@ errors wherever a number is expected.
 import math
 from typing import Callable, NamedTuple
 
-from collapse_names import METRIC_NAMES
-from constants import CONSTANTS, DEFINING, kind
+from common.collapse_names import METRIC_NAMES
+from common.constants import CONSTANTS, DEFINING, kind
 
 
 class Field(NamedTuple):

@@ -16,18 +16,17 @@ import torch
 from tqdm import tqdm
 
 import data
-import ray_executor
 import report
-import train
-from config import ConfigError, apply_overrides
-from constants import PER_RUN, named, type_errors
+from common.constants import PER_RUN, named, type_errors
+from common.runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked,
+                         plan_runs, read_json_object, read_settings, read_study, run_seed, run_settings,
+                         setting_differences, settings_home)
+from common.schedules import SCHEDULES, describe
 from models import MODELS, default_device, make_model
-from provenance import configure_torch, process_provenance
-from runs import (SETTINGS_FILE, STUDY_FILE, ReportError, atomic_write, defining_settings, is_done, locked, plan_runs,
-                  read_json_object, read_settings, read_study, run_seed, run_settings, setting_differences, settings_home)
-from schedules import SCHEDULES, describe
+from training import ray_executor, train
+from training.config import ConfigError, apply_overrides
+from training.provenance import configure_torch, process_provenance
 
-HERE = Path(__file__).resolve().parent
 REPORT_DEFAULTS = ("HOFER_BETAS", "SLIDING_BETA0S", "LAMBDAS")  # the defaults a held-out sweep has to beat
 # how to recover from an unreadable settings.json or config.json (`compare_settings`)
 RECOVER = "a JSON object; restore it, or delete it to have it written again from the runs' config.json files"
@@ -87,7 +86,7 @@ def validate(cfg: dict) -> None:
 
 
 def out_dir(cfg: dict) -> Path:
-    return Path(cfg["OUT_DIR"]) if cfg["OUT_DIR"] else HERE / "results" / f"{cfg['DATASET'].lower()}-{cfg['TRAIN_SIZE']}"
+    return Path(cfg["OUT_DIR"]) if cfg["OUT_DIR"] else Path("results") / f"{cfg['DATASET'].lower()}-{cfg['TRAIN_SIZE']}"
 
 
 def load_data(cfg: dict, device: torch.device, root: Path) -> dict:
@@ -214,7 +213,7 @@ def write_study(out: Path, constants: dict, cfg: dict) -> None:
     run started, and every folder the study was ever paired with (repository-relative where inside it)."""
     def where(p):
         p = Path(p).resolve()
-        return p.relative_to(HERE).as_posix() if p.is_relative_to(HERE) else p.as_posix()
+        return p.relative_to(Path.cwd()).as_posix() if p.is_relative_to(Path.cwd()) else p.as_posix()
     with locked(out / ".settings.lock"):
         study = read_study(out)
         defaults = study.get("script_defaults", {k: constants[k] for k in REPORT_DEFAULTS})

@@ -11,8 +11,7 @@ import ast
 import math
 import re
 
-from constants import CONSTANTS, kind
-
+from common.constants import CONSTANTS, kind
 
 MAX_INTEGER = 2 ** 53  # an integer setting beyond this is not a float exactly, nor a seed torch takes
 

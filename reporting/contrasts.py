@@ -18,12 +18,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from compare import Comparison, differs_in, dirty_mark, dirty_note, family, paired
-from groups import Group, folder_groups, matches, own, parse_side, unresolved
-from records import final_test_acc, metric_value, read_json
-from runs import ReportError
-from schema import CONTRASTS_SCHEMA, check, metric_problem
-from stats import NO_DIFFERENCE, judge, level_text
+from common.runs import ReportError
+from common.schema import CONTRASTS_SCHEMA, check, metric_problem
+from reporting.compare import Comparison, differs_in, dirty_mark, dirty_note, family, paired
+from reporting.groups import Group, folder_groups, matches, own, parse_side, unresolved
+from reporting.records import final_test_acc, metric_value, read_json
+from reporting.stats import NO_DIFFERENCE, judge, level_text
 
 CONTRASTS_FILE = "contrasts.json"  # comparisons named before the runs finish (the module's docstring)
 EXPLORATORY_LEVEL = 0.95  # an exploratory family's CIs: each comparison alone, no correction

@@ -7,9 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from records import load_runs
-from runs import LEGACY_LAMBDA, run_settings
-from schedules import SCHEDULES
+from common.runs import LEGACY_LAMBDA, run_settings
+from common.schedules import SCHEDULES
+from reporting.records import load_runs
 
 ORDER = {name: i for i, name in enumerate(SCHEDULES)}  # the order in which groups are listed
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from compare import count, differs_in, dirty_mark, dirty_note, family, paired
-from contrasts import CONTRASTS_FILE, contrast_groups, family_of, preregistered_pairs
-from groups import Group, folder_groups, matches, pair_key, parse_side, unresolved
-from records import read_summary_spec
-from runs import ReportError, atomic_write
-from schedules import SCHEDULES
-from stats import NO_DIFFERENCE, judge, level_text, mean_std
+from common.runs import ReportError, atomic_write
+from common.schedules import SCHEDULES
+from reporting.compare import count, differs_in, dirty_mark, dirty_note, family, paired
+from reporting.contrasts import CONTRASTS_FILE, contrast_groups, family_of, preregistered_pairs
+from reporting.groups import Group, folder_groups, matches, pair_key, parse_side, unresolved
+from reporting.records import read_summary_spec
+from reporting.stats import NO_DIFFERENCE, judge, level_text, mean_std
 
 SUMMARY_KEYS = ("setting", "a", "b")  # a summary row: {"setting": text, "a": "folder: group", "b": "folder: group"}
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import (OUTCOMES, PROVENANCE_COMPARED, ReportError, first_fit_epoch, images_difference, loads, not_regular,
-                  read_log, run_name, run_seed, status)
-from schedules import SCHEDULES
-from schema import SUMMARY_SCHEMA, check
-from stats import expected_duplicate_edges
+from common.runs import (OUTCOMES, PROVENANCE_COMPARED, ReportError, first_fit_epoch, images_difference, loads,
+                         not_regular, read_log, run_name, run_seed, status)
+from common.schedules import SCHEDULES
+from common.schema import SUMMARY_SCHEMA, check
+from reporting.stats import expected_duplicate_edges
 
 DIRTY = "+dirty"  # end of final.json's commit where the run's code was not committed (provenance.process_provenance)
 

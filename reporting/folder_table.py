@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from compare import count, differs_in, dirty_counts, dirty_mark, dirty_note, family, paired
-from contrasts import contrasts_section, family_of, preregistered_pairs
-from groups import Group, grouped
-from labels import LABELS
-from records import (DIRTY, epochs_reached, final_test_acc, final_val_acc, last_death, logged_value, metric_value,
-                     recorded, resumed_elsewhere, run_status)
-from replicates import replicate_section
-from runs import LEGACY_RUN_KEYS, atomic_write, read_study, setting_differences
-from stats import defined_mean_std, judge, level_text, mean_std
-from sweeps import read_centroid_scale, sweep_table, sweeps
+from common.runs import LEGACY_RUN_KEYS, atomic_write, read_study, setting_differences
+from reporting.compare import count, differs_in, dirty_counts, dirty_mark, dirty_note, family, paired
+from reporting.contrasts import contrasts_section, family_of, preregistered_pairs
+from reporting.groups import Group, grouped
+from reporting.labels import LABELS
+from reporting.records import (DIRTY, epochs_reached, final_test_acc, final_val_acc, last_death, logged_value,
+                               metric_value, recorded, resumed_elsewhere, run_status)
+from reporting.replicates import replicate_section
+from reporting.stats import defined_mean_std, judge, level_text, mean_std
+from reporting.sweeps import read_centroid_scale, sweep_table, sweeps
 
 # MNIST-250 test accuracies (%, mean ± std over 10 splits) to reproduce: vanilla and hofer as reported for Hofer
 # et al.'s protocol, sliding as claimed by this project's original study; all three from that study's README.

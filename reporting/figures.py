@@ -15,13 +15,13 @@ import numpy as np
 matplotlib.use("Agg")  # files only, no display: before pyplot picks a backend
 import matplotlib.pyplot as plt  # noqa: E402
 
-from compare import paired  # noqa: E402
-from groups import Group, grouped, pair_key  # noqa: E402
-from labels import LABELS  # noqa: E402
-from records import final_test_acc, logged_value, mean_over_run, sampled_duplicate_edges  # noqa: E402
-from runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
-from stats import ci95  # noqa: E402
-from sweeps import SWEPT, held_out_choice, is_held_out, read_centroid_scale, sweeps  # noqa: E402
+from common.runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
+from reporting.compare import paired  # noqa: E402
+from reporting.groups import Group, grouped, pair_key  # noqa: E402
+from reporting.labels import LABELS  # noqa: E402
+from reporting.records import final_test_acc, logged_value, mean_over_run, sampled_duplicate_edges  # noqa: E402
+from reporting.stats import ci95  # noqa: E402
+from reporting.sweeps import SWEPT, held_out_choice, is_held_out, read_centroid_scale, sweeps  # noqa: E402
 
 BOTH = (("train", "-"), ("test", "--"))  # line styles of a quantity shown on the training subset and the test set
 

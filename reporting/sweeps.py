@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from records import final_test_acc, final_val_acc
-from runs import ReportError, read_json_object, run_settings
-from stats import choose, mean_std, setting_text
+from common.runs import ReportError, read_json_object, run_settings
+from reporting.records import final_test_acc, final_val_acc
+from reporting.stats import choose, mean_std, setting_text
 
 HELD_OUT_SPLITS = range(10, 20)  # the scripts' convention: splits 10-19 are for choosing hyperparameters, 0-9 reported
 SWEPT = {"beta": "β", "beta0": "β0", "lam": "λ"}  # run_settings keys that a study may sweep, and their symbols

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from compare import differs_in, paired
-from groups import group_label, grouped, matches, parse_side
-from labels import LABELS
-from records import (epochs_reached, final_test_acc, load_runs, mean_over_run, metric_value, read_summary_spec, recorded,
-                     run_status, sampled_duplicate_edges)
-from runs import SETTINGS_FILE, ReportError, atomic_write, read_settings, run_differences
-from schedules import SCHEDULES
-from stats import defined_mean_std, mean_std
+from common.runs import SETTINGS_FILE, ReportError, atomic_write, read_settings, run_differences
+from common.schedules import SCHEDULES
+from reporting.compare import differs_in, paired
+from reporting.groups import group_label, grouped, matches, parse_side
+from reporting.labels import LABELS
+from reporting.records import (epochs_reached, final_test_acc, load_runs, mean_over_run, metric_value,
+                               read_summary_spec, recorded, run_status, sampled_duplicate_edges)
+from reporting.stats import defined_mean_std, mean_std
 
 GEOMETRY = ("scale_free_variation", "etf_distance_means")  # the final collapse shown per size (training subset)
 

@@ -1,7 +1,7 @@
 """Runs as folders: what defines a run (its name, its settings, how two runs' settings differ), the files of its
 folder, its status, reading its log, and writing any file atomically. No torch, so that the report needs none.
 
-Shared by `experiment.py` and `train.py` (which plan, check and train runs) and the report (which pairs them, also
+Shared by `training/experiment.py` and `training/train.py` (which plan, check and train runs) and the report (which pairs them, also
 across results folders). A run is one (split, regulariser, learning rate, λ, β) of a study; every other run-defining
 setting is the same for all runs of an OUT_DIR and recorded in their config.json.
 
@@ -16,9 +16,9 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from constants import CONSTANTS, DEFINING, NOTHING
-from schedules import SCHEDULES
-from schema import SETTINGS_SCHEMA, STUDY_SCHEMA, check
+from common.constants import CONSTANTS, DEFINING, NOTHING
+from common.schedules import SCHEDULES
+from common.schema import SETTINGS_SCHEMA, STUDY_SCHEMA, check
 
 # constants that are no setting shared by every run of an OUT_DIR: those that do not change what a run computes (where
 # it runs, how often it logs or saves) and the run-level lists (REGULARIZERS, SPLITS, LRS, ...) whose one value a run

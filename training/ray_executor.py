@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import train
-from config import ConfigError
-from provenance import configure_torch, where
-from runs import atomic_write
+from common.runs import atomic_write
+from training import train
+from training.config import ConfigError
+from training.provenance import configure_torch, where
 
 INSTALL = 'pip install -e ".[ray]"'
 MARKER = ".ray-driver-"         # + a token: written by each driver into OUT_DIR; a task that cannot read it cannot see OUT_DIR

@@ -59,15 +59,28 @@ def where(device: torch.device) -> dict:
                 cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
 
 
+def git(*args: str, cwd: Path = HERE) -> str:
+    """git's output in `cwd` ("" where git or a repository is missing)."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def code_version() -> tuple[str, bool]:
+    """(the commit of the running code, whether its tracked files differ from it) where this file is tracked by the
+    git checkout around it; ("unknown", False) for an installed copy (a wheel in site-packages, even one inside a
+    checkout, holds code no commit of that checkout names)."""
+    if not git("ls-files", "--error-unmatch", Path(__file__).name):
+        return "unknown", False
+    top = Path(git("rev-parse", "--show-toplevel"))
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", cwd=top))  # code, not logs
+    return git("rev-parse", "--short", "HEAD") or "unknown", dirty
+
+
 def process_provenance(device: torch.device) -> dict:
     """Commit, library versions, device, determinism and date: what a number in results/ needs beside it."""
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"))  # code, not logs
+    commit, dirty = code_version()
     return dict(commit=commit + ("+dirty" if dirty else ""), torch=torch.__version__,
                 torchvision=torchvision.__version__, numpy=np.__version__, scipy=scipy.__version__,
                 python=platform.python_version(), **where(device),

@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import data
-from checkpoints import (RunError, RunState, check_run_config, plain, resume, run_record, save_checkpoint,
-                         trained_segments)
-from evaluation import eval_epochs, evaluate
+from common.runs import atomic_write, first_fit_epoch, is_done, locked, read_log, run_seed, run_settings
+from common.schedules import make_schedule
 from models import make_model, make_optimizer
 from regularizers import TopologicalLoss, make_loss
-from runs import atomic_write, first_fit_epoch, is_done, locked, read_log, run_seed, run_settings
-from schedules import make_schedule
+from training.checkpoints import (RunError, RunState, check_run_config, plain, resume, run_record, save_checkpoint,
+                                  trained_segments)
+from training.evaluation import eval_epochs, evaluate
 
 
 class RunDiverged(RuntimeError):
