@@ -30,7 +30,7 @@ class Field(NamedTuple):
     required : bool
         Whether the object must have it.
     items : dict or None
-        For a list of objects: the schema each item is checked against.
+        For a list of objects: the schema each item is checked against; for an object: its own schema.
     valid : callable or None
         valid(value) → None, or what is wrong with a value of the right type.
     """
@@ -81,7 +81,9 @@ def check(obj, schema: dict, where: str = "") -> list[str]:
             continue
         if field.valid and (wrong := field.valid(value)):
             errors.append(f"{path}: found {describe(value)}: {wrong}; expected {field.meaning}")
-        if field.items is not None:
+        if field.items is not None and isinstance(value, dict):
+            errors += check(value, field.items, path)
+        elif field.items is not None:
             for i, item in enumerate(value):
                 errors += check(item, field.items, f"{path}[{i}]")
     return errors
@@ -191,6 +193,10 @@ def _curves(v) -> str | None:
     return None
 
 
+REPLICATES = {"contrasts": Field(list, "the names of the contrasts that the earlier folders name alike, each the same "
+                                       "comparison (the same arms and settings)", valid=lambda v: _strings(v) or (
+                                           None if v else "an empty list")),
+              "folders": Field(dict, "{\"<dataset>\": \"<earlier results folder>\", ...}", valid=_text_values)}
 SUMMARY_SCHEMA = {  # the three forms of a --SUMMARY spec, by the key that names the form
     "rows": {**_TITLED, "rows": Field(list, "a non-empty list of rows {setting, a, b}", items=ROW,
                                       valid=lambda v: None if v else "an empty list")},
@@ -201,5 +207,9 @@ SUMMARY_SCHEMA = {  # the three forms of a --SUMMARY spec, by the key that names
                                      isinstance(x, str) for x in g) for g in v) else "not pairs of curve names")},
     "carry_over": {**_TITLED, "carry_over": Field(dict, "{\"<dataset>\": \"<results folder>\", ...}: at least two "
                                                         "datasets", valid=lambda v: _text_values(v) or (
-                                                            None if len(v) >= 2 else "fewer than two datasets"))},
+                                                            None if len(v) >= 2 else "fewer than two datasets")),
+                   "replicates": Field(dict, "{\"contrasts\": [the names of the contrasts replicated], \"folders\": "
+                                             "{\"<dataset>\": \"<earlier results folder>\", ...}}: the earlier folders "
+                                             "(another seed) that name those contrasts alike", required=False,
+                                       items=REPLICATES)},
 }

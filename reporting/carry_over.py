@@ -4,9 +4,11 @@ the results folder whose `contrasts.json` pre-registered the comparisons:
     {"title": ..., "note": ...,
      "carry_over": {"MNIST-250": "mnist-250-tuned-hofer-l2", "Fashion-MNIST-250": "fashionmnist-250-tuned-hofer-l2"}}
 
-One row per contrast that every dataset's folder names (matched by name): on each dataset the paired difference A − B,
-its CI at the family's Bonferroni level, the Holm-corrected t-test p and the verdict, exactly as in that folder's
-table.md (`contrasts.contrast_families`); and the carry-over, set by `carries_over`. Beside it, each dataset's collapse
+One row per contrast that every dataset's folder names (matched by name), in every family that is not exploratory:
+on each dataset the paired difference A − B, its CI at its family's Bonferroni level, the Holm-corrected t-test p and
+the verdict, exactly as in that folder's table.md (`contrasts.contrast_families`); and the carry-over, set by
+`carries_over`. With "replicates": {"contrasts": [names], "folders": {"<dataset>": "<earlier folder>"}} (another seed),
+each contrast it names, named alike in the earlier folders, is also read for its replication (`replicated`). Beside it, each dataset's collapse
 geometry at the last epoch for the groups the contrasts name: Tr Σ_W / Tr Σ_B on the training subset and the test set
 (Papyan, Han & Donoho, PNAS 2020: within-class variability → 0 relative to the between-class one) and the ETF distance
 of the class means.
@@ -22,12 +24,17 @@ from reporting.records import metric_value, read_summary_spec
 from reporting.stats import judge, level_text, mean_std
 
 KEY = "carry_over"  # a --SUMMARY spec with this key is a carry-over table
+REPLICATION = "replicates"  # optional: {"contrasts": [names], "folders": {dataset: an earlier folder (another seed)}}
 GEOMETRY = [(where, key, f"{where} {LABELS[key]['geometry']}") for key in ("scale_free_variation", "etf_distance_means")
             for where in ("train", "test")]  # (set, metric, column) of the collapse geometry beside the contrasts
 RULE = ("A dataset's direction is + or − where the CI at its family's level lies above or below 0, and 0 where it "
         "contains 0. The same non-zero direction on every dataset: **carries over**; both + and −: **differs**; 0 on "
         "every dataset: **not detected on either**; otherwise (0 on some, one non-zero direction on the others): "
         "**unresolved**.")
+REPLICATION_RULE = ("Replication: a contrast named alike in an earlier folder of the same dataset (another seed) "
+                    "**replicates** where both directions are the same and non-zero, is **opposite** where they are + "
+                    "and −, **not detected under either seed** where both are 0, and **unresolved** otherwise (0 "
+                    "under one seed).")
 
 
 def direction(lo: float, hi: float) -> str:
@@ -55,27 +62,33 @@ def read_spec(spec_path: Path) -> dict:
         raise ReportError(f"{spec_path}: expected {{\"{KEY}\": {{\"<dataset>\": \"<results folder>\", ...}}}} naming "
                           "at least two datasets, each a folder (relative to the spec) whose contrasts.json "
                           "pre-registered the comparisons")
-    missing = [f for f in datasets.values() if not (Path(spec_path).parent / f / CONTRASTS_FILE).is_file()]
+    earlier = (spec.get(REPLICATION) or {}).get("folders", {})
+    if set(earlier) - set(datasets):
+        raise ReportError(f"{spec_path}: \"{REPLICATION}\" names {sorted(set(earlier) - set(datasets))}, which "
+                          f"\"{KEY}\" does not: name each dataset as it does")
+    missing = [f for f in [*datasets.values(), *earlier.values()]
+               if not (Path(spec_path).parent / f / CONTRASTS_FILE).is_file()]
     if missing:
         raise ReportError(f"{spec_path}: no {CONTRASTS_FILE} in {', '.join(missing)} (relative to "
                           f"{Path(spec_path).parent}): each dataset's folder must hold its pre-registered contrasts")
     return spec
 
 
-def dataset_family(folder: Path) -> tuple[dict, float, dict]:
-    """A dataset's pre-registered family as its folder's table.md reads it: ({contrast name: (its `Contrast`, Holm
-    t-test p)}, the family's level, {group name: runs} of the groups it names)."""
+def dataset_family(folder: Path) -> tuple[dict, dict, dict]:
+    """A dataset's pre-registered families as its folder's table.md reads them (the exploratory one left out):
+    ({contrast name: (its `Contrast`, Holm t-test p)}, {contrast name: (its family's name, its family's level)},
+    {group name: runs} of the groups they name)."""
     groups = contrast_groups(folder, {})
-    fam = next(f for f in contrast_families(folder, groups)[1] if not f.exploratory)
-    rows, level, t_adj = fam.rows, fam.level, fam.t_adj
-    family = {row.spec["name"]: (row, ta) for row, ta in zip(rows, t_adj)}
+    families = [f for f in contrast_families(folder, groups)[1] if not f.exploratory]
+    family = {row.spec["name"]: (row, ta) for f in families for row, ta in zip(f.rows, f.t_adj)}
+    where = {row.spec["name"]: (f.name, f.level) for f in families for row in f.rows}
     named = {row.spec[k]: groups[row.spec[k]].runs for row, _ in family.values() for k in "ab" if row.spec[k] in groups}
-    return family, level, named
+    return family, where, named
 
 
-def _cells(entry: tuple[Contrast, float], level: float) -> tuple[list[str], str | None]:
+def _cells(entry: tuple[Contrast, float], level: float, name_level: bool = False) -> tuple[list[str], str | None]:
     """A dataset's cells of one contrast (A − B, CI at the family's level, Holm p, verdict) and its direction (None:
-    not yet run)."""
+    not yet run); with `name_level`, the CI says its level."""
     row, ta = entry
     c, metric = row.comparison, row.metric
     if row.missing or c is None or c.n < 2:
@@ -83,40 +96,73 @@ def _cells(entry: tuple[Contrast, float], level: float) -> tuple[list[str], str 
                                                 "fewer than 2 pairs")], None
     digits = 2 if metric["unit"] == 100 else 3
     lo, hi, says = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"], digits)
-    ci = f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" if np.isfinite(lo) else "–"
+    ci = (f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" + (f" ({level_text(level)})" if name_level else "")
+          if np.isfinite(lo) else "–")
     return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", says], direction(lo, hi) if np.isfinite(lo) else (
         "+" if c.mean > 0 else "−" if c.mean < 0 else "0")
 
 
+def replicated(pairs: dict[str, tuple[str | None, str | None]]) -> str:
+    """The replication of one contrast, dataset by dataset, from its (earlier, this) directions (`direction`; None: not
+    run): `REPLICATION_RULE`."""
+    said = []
+    for ds, (then, now) in pairs.items():
+        if then is None or now is None:
+            said.append(f"{ds}: not yet")
+            continue
+        verdict = ("replicates" if then == now != "0" else "opposite" if {then, now} == {"+", "−"} else
+                   "not detected under either seed" if then == now == "0" else "unresolved")
+        said.append(f"{ds}: **{verdict}** ({then}, {now})")
+    return "; ".join(said)
+
+
 def write_carry_over(spec_path: Path) -> Path:
     """<spec>.md beside a carry-over spec (see the module's docstring): the contrasts row by row on every dataset with
-    the carry-over set by `carries_over`, then the collapse geometry of each dataset's groups."""
+    the carry-over set by `carries_over` (and, where the spec names earlier folders to replicate, the replication of
+    the contrasts they share by name, `replicated`), then the collapse geometry of each dataset's groups."""
     spec_path = Path(spec_path)
     spec = read_spec(spec_path)
-    datasets = spec[KEY]
+    datasets, replication = spec[KEY], (spec.get(REPLICATION) or {}).get("folders")
+    replicated_names = (spec.get(REPLICATION) or {}).get("contrasts", [])
     families = {ds: dataset_family(spec_path.parent / folder) for ds, folder in datasets.items()}
+    earlier = {ds: dataset_family(spec_path.parent / folder) for ds, folder in (replication or {}).items()}
     first = next(iter(families.values()))[0]
     names = [n for n in first if all(n in fam for fam, _, _ in families.values())]
     unmatched = sorted({n for fam, _, _ in families.values() for n in fam} - set(names))
-    levels = {ds: level_text(level) for ds, (_, level, _) in families.items()}
+    several = any(len({f for f, _ in where.values()}) > 1 for _, where, _ in families.values())  # families by row
+    levels = {ds: level_text(next(iter(where.values()))[1]) for ds, (_, where, _) in families.items()}
     L = [f"# {spec.get('title', spec_path.stem)}", "", spec.get("note", ""), "",
          f"Generated by `report.py --SUMMARY={spec_path.as_posix()}` from the run logs of "
-         + ", ".join(f"`{f}/`" for f in datasets.values()) + " and the folders their contrasts name. Each dataset's "
-         "contrasts are one pre-registered family (its folder's `contrasts.json`): A − B is the mean paired "
-         "difference in final test accuracy (% points, paired by split and seed), its CI is read at the family's "
-         "Bonferroni level (" + "; ".join(f"{ds}: {lv}" for ds, lv in levels.items()) + "), p is the paired t-test's, "
-         "Holm-corrected over the family, and the verdict is the one of the folder's table.md.", "", RULE, "",
-         "| contrast | " + " | ".join(f"{ds}: A − B | {ds}: {levels[ds]} CI | {ds}: Holm p | {ds}: verdict"
-                                      for ds in datasets) + " | carry-over |",
-         "|---|" + "---|---|---|---|" * len(datasets) + "---|"]
+         + ", ".join(f"`{f}/`" for f in datasets.values()) + " and the folders their contrasts name. "
+         + ("Each dataset's contrasts are pre-registered families (its folder's `contrasts.json`): A − B is the mean "
+            "paired difference (paired by split and seed) in what the contrast scores, its CI is read at its family's "
+            "Bonferroni level (named beside it), p is the paired t-test's, Holm-corrected within the family, and the "
+            "verdict is the one of the folder's table.md." if several else
+            "Each dataset's contrasts are one pre-registered family (its folder's `contrasts.json`): A − B is the mean "
+            "paired difference in final test accuracy (% points, paired by split and seed), its CI is read at the "
+            "family's Bonferroni level (" + "; ".join(f"{ds}: {lv}" for ds, lv in levels.items()) + "), p is the "
+            "paired t-test's, Holm-corrected over the family, and the verdict is the one of the folder's table.md."),
+         "", RULE] + (["", REPLICATION_RULE + " Replicated: " + ", ".join(replicated_names) + ", from "
+                       + ", ".join(f"{ds} `{f}/`" for ds, f in replication.items()) + "."] if replication else []) + ["",
+         "| contrast | " + ("family | " if several else "")
+         + " | ".join(f"{ds}: A − B | {ds}: {'CI' if several else levels[ds] + ' CI'} | {ds}: Holm p | {ds}: verdict"
+                      for ds in datasets) + " | carry-over |" + (" replication |" if replication else ""),
+         "|---|" + ("---|" if several else "") + "---|---|---|---|" * len(datasets) + "---|"
+         + ("---|" if replication else "")]
     for name in names:
         cells, dirs = [], []
-        for ds, (fam, level, _) in families.items():
-            c, d = _cells(fam[name], level)
+        for ds, (fam, where, _) in families.items():
+            c, d = _cells(fam[name], where[name][1], several)
             cells += c
             dirs.append(d)
         verdict = "not yet" if None in dirs else f"**{carries_over(dirs)}** ({', '.join(dirs)})"
-        L.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} |")
+        row = f"| {name} | " + (f"{families[next(iter(families))][1][name][0]} | " if several else "")
+        row += " | ".join(cells) + f" | {verdict} |"
+        if replication:
+            shared = name in replicated_names and all(name in earlier.get(ds, ({},))[0] for ds in datasets)
+            row += (" " + replicated({ds: (_cells(earlier[ds][0][name], earlier[ds][1][name][1])[1], d)
+                                      for ds, d in zip(datasets, dirs)}) if shared else " –") + " |"
+        L.append(row)
     if unmatched:
         L += ["", f"Contrasts not named on every dataset, left out: {', '.join(unmatched)}."]
     L += ["", "## Collapse geometry at the last epoch (mean ± std over splits)", "",

@@ -17,9 +17,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from common.runs import atomic_write, first_fit_epoch, read_study  # noqa: E402
 from reporting.compare import paired  # noqa: E402
-from reporting.groups import Group, grouped, pair_key  # noqa: E402
+from reporting.contrasts import CONTRASTS_FILE, read_contrasts  # noqa: E402
+from reporting.groups import Group, grouped, matches, pair_key, parse_side  # noqa: E402
 from reporting.labels import LABELS  # noqa: E402
-from reporting.records import final_test_acc, logged_value, mean_over_run, sampled_duplicate_edges  # noqa: E402
+from reporting.records import (final_test_acc, logged_value, mean_over_run, metric_value,  # noqa: E402
+                               sampled_duplicate_edges)
 from reporting.stats import ci95  # noqa: E402
 from reporting.sweeps import SWEPT, held_out_choice, is_held_out, read_centroid_scale, sweeps  # noqa: E402
 
@@ -44,6 +46,8 @@ def write_figures(out: Path, runs: list[dict], paired_in: list[dict] = ()) -> li
     if any(r["final"] and isinstance(r["final"].get("train"), dict) and "between_class_spectrum" in r["final"]["train"]
            for g in shown.values() for r in g.runs):
         paths.append(spectrum_figure(out, shown, colors))
+    if preregistered := preregistered_collapse(out, groups):
+        paths.append(collapse_contrasts_figure(out, preregistered, colors))
     return paths + [sweep_figure(out, sw) for sw in sweeps(
         finished, read_study(out).get("script_defaults", {}), read_centroid_scale(out))]
 
@@ -105,6 +109,38 @@ def collapse_figure(out: Path, groups: dict, colors: dict) -> Path:
     fig.suptitle("neural collapse: solid = training subset, dashed = test set (NCC with training means); "
                  "dotted: train accuracy first 100 %", fontsize=10)
     return _save(fig, Path(out) / "collapse.png")
+
+
+def preregistered_collapse(out: Path, groups: dict) -> tuple[dict, list] | None:
+    """What collapse_contrasts.png shows of a folder whose contrasts.json names collapse contrasts in a family that is
+    not exploratory: (its groups that any contrast of the file names, in the table's order; the metrics those collapse
+    contrasts score, each (key, on a log axis))); None where it names none."""
+    if not (Path(out) / CONTRASTS_FILE).exists():
+        return None
+    families = read_contrasts(Path(out) / CONTRASTS_FILE)["families"]
+    scored = [c for f in families if not f["exploratory"] for c in f["contrasts"]
+              if c.get("metric", "test_acc") != "test_acc"]
+    named = {n for f in families for c in f["contrasts"] for k in "ab" for n in matches(groups, *parse_side(c[k]))}
+    if not scored or not named:
+        return None
+    keys = list(dict.fromkeys((c["metric"].partition(":")[2], c.get("scale") == "log10") for c in scored))
+    return {name: g for name, g in groups.items() if name in named}, keys
+
+
+def collapse_contrasts_figure(out: Path, preregistered: tuple[dict, list], colors: dict) -> Path:
+    """collapse_contrasts.png: the quantities a folder's collapse contrasts score (`preregistered_collapse`) during
+    training, for every group its contrasts name: the median over splits and the band from the 25th to the 75th
+    percentile, on the training subset (solid) and the test set (dashed), with the median epoch where training
+    accuracy first reaches 100 % (the terminal phase) dotted."""
+    shown, keys = preregistered
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.2), squeeze=False)
+    for ax, (key, log) in zip(axes[0], keys):
+        panel(ax, shown, colors, lambda l, w, key=key: metric_value(l[w], key), LABELS[key]["panel"]
+              + (" (log scale)" if log else ""), log=log, styles=BOTH, median=True)
+    _legend(axes[0, 0])
+    fig.suptitle("the pre-registered collapse quantities (contrasts.json): median over splits, band 25–75 %; solid = "
+                 "training subset, dashed = test set; dotted: median epoch of first 100 % train accuracy", fontsize=9)
+    return _save(fig, Path(out) / "collapse_contrasts.png")
 
 
 def _mean_death(key: str):
@@ -228,15 +264,16 @@ def grid_figure(out: Path, sw: dict) -> Path:
 
 
 def panel(ax, groups: dict, colors: dict, get, title: str, log=False, styles=(("train", "-"),),
-          upper=None) -> None:
+          upper=None, median=False) -> None:
     """One axis: get(line, where) during training for each group and each (where, line style) of `styles`, with the
     mean epoch of first 100 % train accuracy dotted (the band clipped at `upper`, where the quantity cannot exceed
-    it); a note instead where the quantity is never defined."""
+    it); with `median`, the median over runs, its 25–75 % band and the median epoch; a note instead where the quantity
+    is never defined."""
     plotted = []
     for label, g in groups.items():
         rs = g.runs
         for where, ls in styles:
-            e, m, lo, hi = _curves(rs, lambda l: get(l, where), log=log)
+            e, m, lo, hi = _curves(rs, lambda l: get(l, where), log=log, median=median)
             if not len(e):
                 continue
             plotted.append(m)
@@ -246,7 +283,7 @@ def panel(ax, groups: dict, colors: dict, get, title: str, log=False, styles=(("
         tpt = [first_fit_epoch(r["log"]) for r in rs]
         tpt = [t for t in tpt if t is not None]
         if tpt:
-            ax.axvline(np.mean(tpt), color=colors[label], ls=":", lw=1)
+            ax.axvline(np.median(tpt) if median else np.mean(tpt), color=colors[label], ls=":", lw=1)
     ax.set_title(title)
     values = np.concatenate(plotted) if plotted else np.array([])
     if not np.isfinite(values).any():
@@ -259,14 +296,18 @@ def panel(ax, groups: dict, colors: dict, get, title: str, log=False, styles=(("
     ax.grid(alpha=0.3, which="both" if log else "major")
 
 
-def _curves(rs: list[dict], get, log=False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _curves(rs: list[dict], get, log=False, median=False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Epochs evaluated by every run, and the mean over runs of `get(line)` there with a lower and upper
-    band: mean ± std, or for a quantity plotted on a log axis the geometric mean ×/÷ the geometric std."""
+    band: mean ± std, or for a quantity plotted on a log axis the geometric mean ×/÷ the geometric std; with `median`,
+    the median and the 25th and 75th percentiles (the same on either axis)."""
     per_run = [{l["epoch"]: logged_value(get, l) for l in r["log"] if "test_acc" in l} for r in rs]
     epochs = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
     y = np.array([[p[e] for e in epochs] for p in per_run], dtype=float).reshape(len(per_run), len(epochs))
     with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-undefined epoch stays a gap in the plot
         warnings.simplefilter("ignore", RuntimeWarning)
+        if median:
+            y = np.where(y > 0, y, np.nan) if log else y
+            return np.array(epochs), *np.nanpercentile(y, [50, 25, 75], axis=0)
         y = np.log(np.where(y > 0, y, np.nan)) if log else y
         m = np.nanmean(y, 0)
         s = np.nanstd(y, 0, ddof=1) if len(rs) > 1 else np.zeros(len(epochs))

@@ -106,3 +106,61 @@ def test_a_spec_not_of_the_form_is_one_message(tmp_path, payload, says):
     with pytest.raises(ReportError, match=says):
         carry_over.write_carry_over(path)
     assert not path.with_suffix(".md").exists()
+
+
+@pytest.mark.parametrize("then, now, says", [("+", "+", "replicates"), ("+", "0", "unresolved"), ("−", "+", "opposite"),
+                                             ("0", "0", "not detected under either seed"), (None, "+", "not yet")])
+def test_the_replication_rule(then, now, says):
+    assert carry_over.replicated({"D": (then, now)}).startswith(f"D: **{says}**" if then else f"D: {says}")
+
+
+def confirm_folder(root: Path, name: str, gains: list, ratios: dict) -> Path:
+    """A folder of vanilla and sliding on splits 0–3 whose contrasts.json holds two families, accuracy and collapse:
+    sliding's test accuracy is vanilla's + gains[split] points; train Tr Σ_W / Tr Σ_B is ratios[reg][split]."""
+    out = root / name
+    for split in range(4):
+        for reg in ("vanilla", "sliding"):
+            run = labelled_run(out, "", reg, split, 0.9 + (gains[split] / 100 if reg == "sliding" else 0),
+                               beta=1.1 if reg == "sliding" else None, lam=0.1 if reg == "sliding" else None)
+            final = json.loads((run / "final.json").read_text())
+            train = dict(METRICS, within_class_variation=10 * ratios[reg][split], between_class_variation=10.0)
+            (run / "final.json").write_text(json.dumps(dict(final, train=train)))
+            line = json.loads((run / "log.jsonl").read_text())
+            (run / "log.jsonl").write_text(json.dumps(dict(line, train=train)) + "\n")
+    (out / "contrasts.json").write_text(json.dumps(dict(families=[
+        dict(name="accuracy", contrasts=[dict(name="sliding − vanilla", a="sliding", b="vanilla")]),
+        dict(name="collapse", contrasts=[dict(name="sliding − vanilla: log10 train Tr Σ_W / Tr Σ_B", a="sliding",
+                                              b="vanilla", metric="train:scale_free_variation", scale="log10")])])))
+    return out
+
+
+def test_two_families_per_dataset_each_at_its_level_and_the_replication_of_an_earlier_seed(tmp_path):
+    low = dict(vanilla=[0.03, 0.02, 0.04, 0.05], sliding=[0.0003, 0.0004, 0.0002, 0.0006])
+    confirm_folder(tmp_path, "a-confirm", [1.0, 1.5, 0.8, 1.2], low)
+    confirm_folder(tmp_path, "b-confirm", [0.5, -0.4, 0.2, -0.1], low)
+    for name, gains in (("a-seed0", [1.1, 0.9, 1.3, 1.0]), ("b-seed0", [1.0, 1.4, 0.9, 1.2])):  # one family, older form
+        for split, g in enumerate(gains):
+            for reg in ("vanilla", "sliding"):
+                labelled_run(tmp_path / name, "", reg, split, 0.9 + (g / 100 if reg == "sliding" else 0),
+                             beta=1.1 if reg == "sliding" else None, lam=0.1 if reg == "sliding" else None)
+        (tmp_path / name / "contrasts.json").write_text(json.dumps(dict(contrasts=[
+            dict(name="sliding − vanilla", a="sliding", b="vanilla")])))
+    path = tmp_path / "confirm.json"
+    path.write_text(json.dumps(dict(title="t", carry_over={"A": "a-confirm", "B": "b-confirm"},
+                                    replicates=dict(contrasts=["sliding − vanilla"],
+                                                    folders={"A": "a-seed0", "B": "b-seed0"}))))
+    assert report.main([f"--SUMMARY={path}"]) == 0
+    text = (tmp_path / "confirm.md").read_text()
+    rows = {l.split(" | ")[0][2:]: l.split(" | ") for l in text.splitlines() if l.startswith("| sliding − vanilla")}
+    acc, ratio = rows["sliding − vanilla"], rows["sliding − vanilla: log10 train Tr Σ_W / Tr Σ_B"]
+    assert acc[1] == "accuracy" and ratio[1] == "collapse"
+    d = np.array([1.0, 1.5, 0.8, 1.2])                   # each family of one contrast: its CI at 95 %
+    lo, hi = report_stats.ci95(4, d.mean(), d.std(ddof=1))
+    assert acc[3] == f"[{lo:+.2f}, {hi:+.2f}] (95 %)"
+    r = np.log10(low["sliding"]) - np.log10(low["vanilla"])
+    lo, hi = report_stats.ci95(4, r.mean(), r.std(ddof=1))
+    assert ratio[2] == f"{r.mean():+.3f} (4 pairs)" and ratio[3] == f"[{lo:+.3f}, {hi:+.3f}] (95 %)"
+    assert "**carries over** (−, −)" in ratio[-2] and "**unresolved** (+, 0)" in acc[-2]
+    # the accuracy contrast is replicated from SEED 0: A replicates (+, +), B is unresolved (+ then 0); the collapse one
+    # is not named for replication
+    assert acc[-1].startswith("A: **replicates** (+, +); B: **unresolved** (+, 0)") and ratio[-1] == "– |"

@@ -121,3 +121,34 @@ def test_the_deaths_figure_draws_the_mean_over_classes_of_each_class_s_death_tim
     _check_panel(drawn, "deaths.png", f"{LABELS['death_mean']['panel']} (training subset)", logs,
                  lambda l: np.mean([d for d in l["death_mean"] if d is not None]), log=True)   # a class without: out
     _check_panel(drawn, "deaths.png", LABELS["death_max"]["panel"], logs, lambda l: np.mean(l["death_max"]), log=True)
+
+
+def test_a_folder_with_collapse_contrasts_draws_their_quantities_median_and_quartiles_train_and_test(tmp_path, drawn):
+    logs = _runs_with_curves(tmp_path)
+    report.write_report(tmp_path)
+    assert "collapse_contrasts.png" not in drawn                                  # no contrasts.json: no such figure
+    (tmp_path / "contrasts.json").write_text(json.dumps(dict(families=[
+        dict(name="accuracy", contrasts=[dict(name="acc", a="sliding", b="vanilla")]),
+        dict(name="collapse", contrasts=[
+            dict(name="ratio", a="sliding", b="vanilla", metric="train:scale_free_variation", scale="log10"),
+            dict(name="etf", a="sliding", b="vanilla", metric="test:etf_distance_means")]),
+        dict(name="NC3", exploratory=True, contrasts=[
+            dict(name="nc3", a="sliding", b="vanilla", metric="train:nc3_self_duality")])])))
+    report.write_report(tmp_path)
+    for key, title, get in (
+            ("scale_free_variation", f"{LABELS['scale_free_variation']['panel']} (log scale)",
+             lambda l, w: l[w]["within_class_variation"] / l[w]["between_class_variation"]),
+            ("etf_distance_means", LABELS["etf_distance_means"]["panel"], lambda l, w: l[w]["etf_distance_means"])):
+        lines = {label: (x, y) for label, x, y in drawn[f"collapse_contrasts.png: {title}"]}
+        bands = drawn[f"collapse_contrasts.png: {title}: bands"]
+        for i, group in enumerate(("vanilla", "sliding β0=1.1")):
+            for k, where in enumerate(("train", "test")):                         # both sets, whichever one is scored
+                values = np.array([[get(l, where) for l in logs[group, split]] for split in range(3)])
+                assert lines[f"{group} ({where})"] == (list(EPOCHS), pytest.approx(np.median(values, 0)))
+                x, lo, hi = bands[2 * i + k]
+                assert lo == pytest.approx(np.percentile(values, 25, 0)) and hi == pytest.approx(
+                    np.percentile(values, 75, 0))
+        markers = [x for label, x, y in drawn[f"collapse_contrasts.png: {title}"] if label.startswith("_")
+                   and len(x) == 2]
+        assert markers == [pytest.approx([4, 4])] * 2                 # the median of epochs 8, 4, 4 in both groups
+    assert "NC3" not in str([k for k in drawn if k.startswith("collapse_contrasts.png")])   # exploratory: not drawn
