@@ -124,7 +124,7 @@ def test_a_garbage_settings_json_is_one_message_naming_it(reference, tmp_path, c
     (tmp_path / "settings.json").write_text("\x00garbage")
     assert experiment.main(constants(mnist_top), argv_for(root, tmp_path)) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'settings.json'} is not the folder's run-defining settings (not valid JSON" in err
+    assert f"{tmp_path / 'settings.json'} is not a folder's settings (not valid JSON" in err
     assert "delete it" in err and "Traceback" not in err
     assert (tmp_path / "settings.json").read_text() == "\x00garbage"
 
