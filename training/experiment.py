@@ -188,8 +188,8 @@ def check_run_names(out: Path, planned: list[dict]) -> None:
         except (KeyError, TypeError):
             was = dict(old)
         now = dict(regularizer=run["regularizer"], split=run["split"], **run_settings(run, {}))
-        diff = {k: (was.get(k), v) for k, v in now.items() if was.get(k) is not None and was.get(k) != v
-                or k in ("regularizer", "split") and was.get(k) != v}  # an older record may lack λ
+        diff = {k: (was.get(k), v) for k, v in now.items()  # an older record may lack λ: only what it holds differs
+                if was.get(k) != v and (was.get(k) is not None or k in ("regularizer", "split"))}
         if diff:
             raise ConfigError(f"{path.parent} holds another run than the planned {run['name']}: {diff} (its "
                               "config.json's, the plan's); move that folder away, or run with its values")
