@@ -133,12 +133,12 @@ def collapse_contrasts_figure(out: Path, preregistered: tuple[dict, list], color
     percentile, on the training subset (solid) and the test set (dashed), with the median epoch where training
     accuracy first reaches 100 % (the terminal phase) dotted."""
     shown, keys = preregistered
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(max(5.5 * len(keys), 9), 4.4), squeeze=False)  # room for the title
     for ax, (key, log) in zip(axes[0], keys):
         panel(ax, shown, colors, lambda l, w, key=key: metric_value(l[w], key), LABELS[key]["panel"]
               + (" (log scale)" if log else ""), log=log, styles=BOTH, median=True)
     _legend(axes[0, 0])
-    fig.suptitle("the pre-registered collapse quantities (contrasts.json): median over splits, band 25–75 %; solid = "
+    fig.suptitle("the pre-registered collapse quantities (contrasts.json): median over splits, band 25–75 %;\nsolid = "
                  "training subset, dashed = test set; dotted: median epoch of first 100 % train accuracy", fontsize=9)
     return _save(fig, Path(out) / "collapse_contrasts.png")
 
