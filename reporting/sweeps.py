@@ -160,7 +160,8 @@ def _choice_note(sw: dict, chosen: str | None, what: str, unit: str) -> list[str
 
 def grid_table(sw: dict, default=None) -> list[str]:
     """A grid of two parameters read as one sweep over its settings: the validation mean of each setting (rows: the
-    first parameter, columns: the second) with its paired difference from the default setting and that difference's
+    first parameter, columns: the second) with its paired difference from the default setting (where the default lies
+    outside the grid: from the held-out choice) and that difference's
     SE, then each setting's accuracies split by split; on held-out splits, one held-out choice for the whole grid
     (`stats.choose` over the settings against the default pair), else why there is none."""
     (p, q), (rows, cols) = sw["param"], sw["axes"]
@@ -171,7 +172,8 @@ def grid_table(sw: dict, default=None) -> list[str]:
     choice = chosen and chosen[0]
     n = len(sw["splits"])
     pair = f"({syms[0]}, {syms[1]})"
-    base = sw["values"].index(default) if default in sw["values"] else None
+    reference = default if default in sw["values"] else choice  # what the brackets are differences from
+    base = sw["values"].index(reference) if reference in sw["values"] else None
 
     def cell(v) -> str:
         i = sw["values"].index(v)
@@ -179,13 +181,14 @@ def grid_table(sw: dict, default=None) -> list[str]:
         if base is not None and i != base and n > 1:
             d = 100 * (acc[i] - acc[base])
             text += f" ({d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(n):.2f})"
-        text += " (default)" if i == base else ""
+        text += " (default)" if i == base and reference == default else ""
         return text + (" **(held-out choice)**" if choice is not None and v == choice else "")
 
     L = ["", f"## {sw['reg']}'s {pair} {'grid' if held_out else 'values'}: {len(sw['values'])} settings on the "
              f"{n} splits every setting finished", ""] + _scale_lines(sw) + [
          f"{by.capitalize()} accuracy (%), mean ± std over splits {', '.join(map(str, sw['splits']))}"
-         + (f"; in brackets, the paired difference from the default ({setting_text(default)}) ± its paired standard "
+         + (f"; in brackets, the paired difference from the {'default' if reference == default else 'held-out choice'} "
+            f"({setting_text(reference)}) ± its paired standard "
             "error (points)" if base is not None and n > 1 else "") + ".", "",
          f"| {syms[0]} \\ {syms[1]} | " + " | ".join(f"{c:g}" for c in cols) + " |", "|---|" + "---|" * len(cols)]
     L += [f"| {r:g} | " + " | ".join(cell((r, c)) for c in cols) + " |" for r in rows]

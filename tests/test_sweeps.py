@@ -198,3 +198,15 @@ def test_a_center_sliding_grid_states_its_scale_and_holds_the_mapped_default(tmp
     (tmp_path / "centroid_scale.json").write_text(json.dumps(dict(ratio="big", beta0s=[1.1], r0s=[1.5], default=[1.5])))
     with pytest.raises(runs.ReportError, match="centroid_scale.json: expected a number 'ratio'"):
         report.write_report(tmp_path)
+
+
+def test_a_grid_whose_default_lies_outside_it_gives_its_differences_from_the_held_out_choice(tmp_path):
+    _sliding_grid(tmp_path, GRID_VAL)
+    study(tmp_path, SLIDING_BETA0S=[4.0], LAMBDAS=[0.1])                    # (4, 0.1): not a setting of the grid
+    report.write_report(tmp_path)
+    text = (tmp_path / "table.md").read_text()
+    assert "in brackets, the paired difference from the held-out choice (2, 0.03) ± its paired standard error" in text
+    d = 100 * (np.array(GRID_VAL[1.1, 0.1]) - np.array(GRID_VAL[2.0, 0.03]))
+    row = next(l for l in text.splitlines() if l.startswith("| 1.1 | "))
+    assert row.endswith(f"| 92.00 ± 1.00 ({d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(3):.2f}) |")
+    assert "(default)" not in text and "(β0, λ) = (2, 0.03) (best mean)" in text
