@@ -165,12 +165,21 @@ def write_carry_over(spec_path: Path) -> Path:
         L.append(row)
     if unmatched:
         L += ["", f"Contrasts not named on every dataset, left out: {', '.join(unmatched)}."]
-    L += ["", "## Collapse geometry at the last epoch (mean ± std over splits)", "",
-          "Tr Σ_W / Tr Σ_B: within- over between-class variation of the penultimate features (0 at neural collapse); "
-          "ETF distance of the means: how far the centred, normalised class means are from a simplex equiangular "
-          "tight frame (0 at one).", "",
-          "| dataset | group | runs | " + " | ".join(h for _, _, h in GEOMETRY) + " |",
-          "|---|---|---|" + "---|" * len(GEOMETRY)]
+    L += _geometry_section(families)
+    path = spec_path.with_suffix(".md")
+    atomic_write(path, "\n".join(L) + "\n")
+    return path
+
+
+def _geometry_section(families: dict) -> list[str]:
+    """Each dataset's collapse geometry at the last epoch for the groups its contrasts name (`dataset_family`), and
+    the commits, CPUs and dates of the runs used."""
+    L = ["", "## Collapse geometry at the last epoch (mean ± std over splits)", "",
+         "Tr Σ_W / Tr Σ_B: within- over between-class variation of the penultimate features (0 at neural collapse); "
+         "ETF distance of the means: how far the centred, normalised class means are from a simplex equiangular "
+         "tight frame (0 at one).", "",
+         "| dataset | group | runs | " + " | ".join(h for _, _, h in GEOMETRY) + " |",
+         "|---|---|---|" + "---|" * len(GEOMETRY)]
     for ds, (_, _, named) in families.items():
         for label, rs in named.items():
             L.append(f"| {ds} | {label} | {len(rs)} | " + " | ".join(
@@ -180,9 +189,7 @@ def write_carry_over(spec_path: Path) -> Path:
         seen = {key: sorted({str(r["final"][key])[:10 if key == "date" else None] if r["final"].get(key) else
                              "not recorded" for r in used}) for key in ("commit", "cpu", "cpu_capability", "date")}
         L += ["", "Runs used: " + "; ".join(f"{key} {', '.join(v)}" for key, v in seen.items()) + "."]
-    path = spec_path.with_suffix(".md")
-    atomic_write(path, "\n".join(L) + "\n")
-    return path
+    return L
 
 
 def _geometry(rs: list[dict], where: str, key: str) -> str:
