@@ -197,6 +197,17 @@ REPLICATES = {"contrasts": Field(list, "the names of the contrasts that the earl
                                        "comparison (the same arms and settings)", valid=lambda v: _strings(v) or (
                                            None if v else "an empty list")),
               "folders": Field(dict, "{\"<dataset>\": \"<earlier results folder>\", ...}", valid=_text_values)}
+CLAUSE = {"contrast": Field(str, "the name of a contrast of the table"),
+          "subject": Field(str, "what the clause is about, e.g. \"sliding's test accuracy\""),
+          **{d: Field(str, f"what a CI lying {where} says, e.g. \"is {says} vanilla's\"") for d, where, says in (
+              ("+", "above 0", "higher than"), ("−", "below 0", "lower than"), ("0", "around 0",
+                                                                               "not detectably different from"))},
+          "meaning": Field(dict, "{\"+\" | \"−\" | \"0\": what that direction on every dataset means}",
+                           required=False, valid=lambda v: _text_values(v) or (
+                               None if set(v) <= {"+", "−", "0"} else "keys other than +, −, 0"))}
+QUESTION = {"question": Field(str, "the question, e.g. \"Is the tree needed?\""),
+            "clauses": Field(list, "a non-empty list of clauses {contrast, subject, +, −, 0}", items=CLAUSE,
+                             valid=lambda v: None if v else "an empty list")}
 SUMMARY_SCHEMA = {  # the three forms of a --SUMMARY spec, by the key that names the form
     "rows": {**_TITLED, "rows": Field(list, "a non-empty list of rows {setting, a, b}", items=ROW,
                                       valid=lambda v: None if v else "an empty list")},
@@ -211,5 +222,8 @@ SUMMARY_SCHEMA = {  # the three forms of a --SUMMARY spec, by the key that names
                    "replicates": Field(dict, "{\"contrasts\": [the names of the contrasts replicated], \"folders\": "
                                              "{\"<dataset>\": \"<earlier results folder>\", ...}}: the earlier folders "
                                              "(another seed) that name those contrasts alike", required=False,
-                                       items=REPLICATES)},
+                                       items=REPLICATES),
+                   "answer": Field(list, "a non-empty list of questions {question, clauses}: what each direction of "
+                                         "a contrast's CI says, written before the runs", required=False,
+                                   items=QUESTION, valid=lambda v: None if v else "an empty list")},
 }

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from common.runs import ReportError, atomic_write
+from reporting.answer import Reading, answer_section
 from reporting.contrasts import CONTRASTS_FILE, Contrast, contrast_families, contrast_groups
 from reporting.labels import LABELS
 from reporting.records import metric_value, read_summary_spec
 from reporting.stats import judge, level_text, mean_std
 
 KEY = "carry_over"  # a --SUMMARY spec with this key is a carry-over table
+ANSWER = "answer"  # optional: the questions the table answers, and what each direction of a CI says (`answer`)
 REPLICATION = "replicates"  # optional: {"contrasts": [names], "folders": {dataset: an earlier folder (another seed)}}
 GEOMETRY = [(where, key, f"{where} {LABELS[key]['geometry']}") for key in ("scale_free_variation", "etf_distance_means")
             for where in ("train", "test")]  # (set, metric, column) of the collapse geometry beside the contrasts
@@ -86,34 +88,49 @@ def dataset_family(folder: Path) -> tuple[dict, dict, dict]:
     return family, where, named
 
 
+def reading(entry: tuple[Contrast, float], level: float) -> Reading | None:
+    """A dataset's `answer.Reading` of one contrast read at its family's `level` (None: a group not yet run); where
+    no CI exists (every pair the same), the direction is the mean's sign."""
+    row, _ = entry
+    c, metric = row.comparison, row.metric
+    if row.missing or c is None:
+        return None
+    if c.n < 2:
+        return Reading(c.n, c.mean, np.nan, np.nan, level, None, metric["unit"] == 100, False)
+    lo, hi, _ = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"])
+    d = direction(lo, hi) if np.isfinite(lo) else "+" if c.mean > 0 else "−" if c.mean < 0 else "0"
+    return Reading(c.n, c.mean, lo, hi, level, d, metric["unit"] == 100, row.spec.get("scale") == "log10")
+
+
 def _cells(entry: tuple[Contrast, float], level: float, name_level: bool = False) -> tuple[list[str], str | None]:
     """A dataset's cells of one contrast (A − B, CI at the family's level, Holm p, verdict) and its direction (None:
     not yet run); with `name_level`, the CI says its level."""
     row, ta = entry
-    c, metric = row.comparison, row.metric
-    if row.missing or c is None or c.n < 2:
+    r = reading(entry, level)
+    if r is None or r.direction is None:
         return ["–", "–", "–", "not yet: " + (f"no finished group {' nor '.join(row.missing)}" if row.missing else
                                                 "fewer than 2 pairs")], None
-    digits = 2 if metric["unit"] == 100 else 3
-    lo, hi, says = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"], digits)
-    ci = (f"[{lo:+.{digits}f}, {hi:+.{digits}f}]" + (f" ({level_text(level)})" if name_level else "")
-          if np.isfinite(lo) else "–")
-    return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", says], direction(lo, hi) if np.isfinite(lo) else (
-        "+" if c.mean > 0 else "−" if c.mean < 0 else "0")
+    digits = 2 if r.points else 3
+    c = row.comparison
+    says = judge(c.n, c.mean, c.std, level, row.metric["margin"], row.metric["lower_is_better"], digits)[2]
+    ci = (f"[{r.lo:+.{digits}f}, {r.hi:+.{digits}f}]" + (f" ({level_text(level)})" if name_level else "")
+          if np.isfinite(r.lo) else "–")
+    return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", says], r.direction
+
+
+def replication(then: str | None, now: str | None) -> str:
+    """`REPLICATION_RULE` for one contrast on one dataset, from its earlier and its present direction (`direction`;
+    None: not run)."""
+    if then is None or now is None:
+        return "not yet"
+    return ("replicates" if then == now != "0" else "opposite" if {then, now} == {"+", "−"} else
+            "not detected under either seed" if then == now == "0" else "unresolved")
 
 
 def replicated(pairs: dict[str, tuple[str | None, str | None]]) -> str:
-    """The replication of one contrast, dataset by dataset, from its (earlier, this) directions (`direction`; None: not
-    run): `REPLICATION_RULE`."""
-    said = []
-    for ds, (then, now) in pairs.items():
-        if then is None or now is None:
-            said.append(f"{ds}: not yet")
-            continue
-        verdict = ("replicates" if then == now != "0" else "opposite" if {then, now} == {"+", "−"} else
-                   "not detected under either seed" if then == now == "0" else "unresolved")
-        said.append(f"{ds}: **{verdict}** ({then}, {now})")
-    return "; ".join(said)
+    """The replication of one contrast, dataset by dataset, from its (earlier, this) directions: `replication`."""
+    return "; ".join(f"{ds}: not yet" if (v := replication(*dirs)) == "not yet" else f"{ds}: **{v}** ({', '.join(dirs)})"
+                     for ds, dirs in pairs.items())
 
 
 def write_carry_over(spec_path: Path) -> Path:
@@ -131,8 +148,10 @@ def write_carry_over(spec_path: Path) -> Path:
     unmatched = sorted({n for fam, _, _ in families.values() for n in fam} - set(names))
     several = any(len({f for f, _ in where.values()}) > 1 for _, where, _ in families.values())  # families by row
     levels = {ds: level_text(next(iter(where.values()))[1]) for ds, (_, where, _) in families.items()}
-    L = [f"# {spec.get('title', spec_path.stem)}", "", spec.get("note", ""), "",
-         f"Generated by `report.py --SUMMARY={spec_path.as_posix()}` from the run logs of "
+    L = [f"# {spec.get('title', spec_path.stem)}", "", spec.get("note", ""), ""]
+    if ANSWER in spec:
+        L += _answer(spec, spec_path, families, earlier, names) + ["", "## The contrasts", ""]
+    L += [f"Generated by `report.py --SUMMARY={spec_path.as_posix()}` from the run logs of "
          + ", ".join(f"`{f}/`" for f in datasets.values()) + " and the folders their contrasts name. "
          + ("Each dataset's contrasts are pre-registered families (its folder's `contrasts.json`): A − B is the mean "
             "paired difference (paired by split and seed) in what the contrast scores, its CI is read at its family's "
@@ -169,6 +188,24 @@ def write_carry_over(spec_path: Path) -> Path:
     path = spec_path.with_suffix(".md")
     atomic_write(path, "\n".join(L) + "\n")
     return path
+
+
+def _answer(spec: dict, spec_path: Path, families: dict, earlier: dict, names: list[str]) -> list[str]:
+    """The spec's answer (`answer.answer_section`), from each dataset's reading of the contrasts its clauses name and,
+    for a replicated contrast, its replication on each dataset; one ReportError where a clause names no contrast of
+    the table."""
+    replicated_names = (spec.get(REPLICATION) or {}).get("contrasts", [])
+    readings = {n: {ds: reading(fam[n], where[n][1]) for ds, (fam, where, _) in families.items()} for n in names}
+    replications = {}
+    for n in set(replicated_names) & set(names):
+        if all(n in earlier.get(ds, ({},))[0] for ds in families):
+            then = {ds: reading(earlier[ds][0][n], earlier[ds][1][n][1]) for ds in families}
+            replications[n] = {ds: replication(then[ds] and then[ds].direction, now and now.direction)
+                               for ds, now in readings[n].items()}
+    try:
+        return answer_section(spec[ANSWER], readings, replications, spec_path.as_posix())
+    except ValueError as e:
+        raise ReportError(f"{spec_path}: {e}") from None
 
 
 def _geometry_section(families: dict) -> list[str]:
