@@ -32,6 +32,7 @@ class Reading(NamedTuple):
     direction: str | None  # '+', '−', '0'; None: fewer than 2 pairs
     points: bool  # accuracy, in % points
     log10: bool  # scored on the log10 of a metric
+    says: str = ""  # the verdict of the folder's table (`stats.judge`)
 
 
 def estimate(r: Reading) -> str:

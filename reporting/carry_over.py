@@ -97,9 +97,10 @@ def reading(entry: tuple[Contrast, float], level: float) -> Reading | None:
         return None
     if c.n < 2:
         return Reading(c.n, c.mean, np.nan, np.nan, level, None, metric["unit"] == 100, False)
-    lo, hi, _ = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"])
+    points = metric["unit"] == 100
+    lo, hi, says = judge(c.n, c.mean, c.std, level, metric["margin"], metric["lower_is_better"], 2 if points else 3)
     d = direction(lo, hi) if np.isfinite(lo) else "+" if c.mean > 0 else "−" if c.mean < 0 else "0"
-    return Reading(c.n, c.mean, lo, hi, level, d, metric["unit"] == 100, row.spec.get("scale") == "log10")
+    return Reading(c.n, c.mean, lo, hi, level, d, points, row.spec.get("scale") == "log10", says)
 
 
 def _cells(entry: tuple[Contrast, float], level: float, name_level: bool = False) -> tuple[list[str], str | None]:
@@ -112,10 +113,9 @@ def _cells(entry: tuple[Contrast, float], level: float, name_level: bool = False
                                                 "fewer than 2 pairs")], None
     digits = 2 if r.points else 3
     c = row.comparison
-    says = judge(c.n, c.mean, c.std, level, row.metric["margin"], row.metric["lower_is_better"], digits)[2]
     ci = (f"[{r.lo:+.{digits}f}, {r.hi:+.{digits}f}]" + (f" ({level_text(level)})" if name_level else "")
           if np.isfinite(r.lo) else "–")
-    return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", says], r.direction
+    return [f"{c.mean:+.{digits}f} ({c.n} pairs)", ci, f"{ta:.3g}", r.says], r.direction
 
 
 def replication(then: str | None, now: str | None) -> str:
